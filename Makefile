@@ -1,0 +1,62 @@
+# berth: build, run, test and benchmark. See README.md.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+export CGO_ENABLED := 1
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/berth-runtime/berth/pkg/version.Version=$(VERSION)
+GOFLAGS_B := -trimpath -ldflags "$(LDFLAGS)"
+CRI_TOOLS := v1.37.0
+PREFIX    ?= /usr/local
+
+.PHONY: all build deps run test test-unit test-e2e bench install clean fuzz lint
+
+all: build
+
+deps:
+	@hack/install-deps.sh
+
+build:
+	$(GO) build $(GOFLAGS_B) -o bin/berthd ./cmd/berthd
+
+# crictl from cri-tools, through the Go module proxy.
+bin/crictl:
+	GOBIN=$(CURDIR)/bin $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRI_TOOLS)
+
+# Starts berthd in the foreground with its default config
+# (/etc/berth/berth.toml when present, else the built-in defaults).
+run: deps build
+	bin/berthd
+
+test: deps build bin/crictl test-unit test-e2e
+
+test-unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# End-to-end tests: the real berthd, a registry on 127.0.0.1 and crictl.
+test-e2e: build bin/crictl
+	BERTH_E2E=1 BERTHD=$(CURDIR)/bin/berthd CRICTL=$(CURDIR)/bin/crictl \
+		$(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee /tmp/berth-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 60s ./images/unpack/
+
+bench: build
+	BERTH_BENCH=1 hack/install-deps.sh
+	$(GO) run ./test/bench --berthd bin/berthd --out docs/benchmarks.md
+
+# The shipped default config is whatever `berthd config` prints.
+contrib/berth.toml: build
+	bin/berthd config > $@
+
+install: build
+	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
+	install -D -m 0644 contrib/berth.service $(DESTDIR)/etc/systemd/system/berth.service
+	install -D -m 0644 contrib/crictl.yaml $(DESTDIR)/etc/crictl.yaml
+	[ -e $(DESTDIR)/etc/berth/berth.toml ] || install -D -m 0644 contrib/berth.toml $(DESTDIR)/etc/berth/berth.toml
+	[ -n "$$(ls $(DESTDIR)/etc/cni/net.d 2>/dev/null)" ] || install -D -m 0644 contrib/cni/10-berth.conflist $(DESTDIR)/etc/cni/net.d/10-berth.conflist
+
+clean:
+	rm -rf bin

@@ -1,0 +1,80 @@
+// Package config holds berthd's configuration: one struct whose defaults and
+// comments are the single source for the default TOML file.
+package config
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole of berthd's configuration. The `comment` tags are
+// printed by `berthd config`, so the struct documents itself.
+type Config struct {
+	Root            string   `toml:"root" comment:"Persistent data: images, the state store. Flag --root overrides it."`
+	StateDir        string   `toml:"state_dir" comment:"Runtime state that does not survive a reboot. Flag --state-dir overrides it."`
+	Socket          string   `toml:"socket" comment:"The CRI gRPC unix socket (mode 0660, owner root). Flag --socket overrides it."`
+	LogLevel        string   `toml:"log_level" comment:"One of trace, debug, info, warn, error. Reloaded on SIGHUP."`
+	LogFormat       string   `toml:"log_format" comment:"text or json."`
+	ShutdownTimeout Duration `toml:"shutdown_timeout" comment:"How long SIGTERM waits for RPCs in flight before closing them."`
+	CgroupDriver    string   `toml:"cgroup_driver" comment:"cgroupfs or systemd; reported to kubelet through RuntimeConfig."`
+
+	Image   ImageConfig   `toml:"image" comment:"Image pulls and storage."`
+	Network NetworkConfig `toml:"network" comment:"Pod networking through CNI."`
+
+	// Registries maps a registry host (as in image names: docker.io,
+	// registry.example:5000) to how it is reached. Reloaded on SIGHUP.
+	Registries map[string]Registry `toml:"registries" comment:"Per-registry settings, keyed by the registry host of image names. Reloaded on SIGHUP.\nExample:\n  [registries.\"docker.io\"]\n  mirrors = [\"http://127.0.0.1:5000\"]\n  endpoint = \"http://127.0.0.1:5000\"\n  [registries.\"registry.example:5000\"]\n  insecure = true"`
+}
+
+// ImageConfig configures the image service.
+type ImageConfig struct {
+	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers downloaded at once per pull."`
+	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
+	AuthFile               string   `toml:"auth_file" comment:"Node-wide registry credentials in Docker config.json format; a missing file means none. Reloaded on SIGHUP."`
+	ImportDir              string   `toml:"import_dir" comment:"Image archives (OCI layout tar or docker save tar) put here are imported at start and when they appear. A relative path is under root; empty disables it."`
+}
+
+// NetworkConfig configures CNI.
+type NetworkConfig struct {
+	ConfDir    string   `toml:"conf_dir" comment:"Where CNI network configs are read from; the first in lexical order is used."`
+	PluginDirs []string `toml:"plugin_dirs" comment:"Where CNI plugin binaries are looked up, in order."`
+}
+
+// Registry says how one registry is reached.
+type Registry struct {
+	Mirrors  []string `toml:"mirrors,omitempty" comment:"URLs tried in order before the registry itself."`
+	Endpoint string   `toml:"endpoint,omitempty" comment:"Where the registry itself is reached; no other address is contacted for it."`
+	Insecure bool     `toml:"insecure,omitempty" comment:"Allow plain HTTP and unverified TLS."`
+}
+
+// Default returns the configuration berthd runs with when no file is given.
+func Default() Config {
+	return Config{
+		Root:            "/var/lib/berth",
+		StateDir:        "/run/berth",
+		Socket:          "/run/berth/berth.sock",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: Duration(10 * time.Second),
+		CgroupDriver:    "cgroupfs",
+		Image: ImageConfig{
+			MaxConcurrentDownloads: 4,
+			PullProgressTimeout:    Duration(time.Minute),
+			AuthFile:               "/etc/berth/auth.json",
+			ImportDir:              "import",
+		},
+		Network: NetworkConfig{
+			ConfDir:    "/etc/cni/net.d",
+			PluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"},
+		},
+		Registries: map[string]Registry{},
+	}
+}
+
+// ImportPath returns the import directory, resolved against Root.
+func (c *Config) ImportPath() string {
+	if c.Image.ImportDir == "" || filepath.IsAbs(c.Image.ImportDir) {
+		return c.Image.ImportDir
+	}
+	return filepath.Join(c.Root, c.Image.ImportDir)
+}

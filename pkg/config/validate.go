@@ -1,0 +1,90 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// Validate checks every value and names the key of the first bad one.
+func (c *Config) Validate() error {
+	for key, p := range map[string]string{"root": c.Root, "state_dir": c.StateDir, "socket": c.Socket, "network.conf_dir": c.Network.ConfDir} {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("config: %s: %q must be an absolute path", key, p)
+		}
+	}
+	if p := c.Image.AuthFile; p != "" && !filepath.IsAbs(p) {
+		return fmt.Errorf("config: image.auth_file: %q must be an absolute path or empty", p)
+	}
+	if p := c.Image.ImportDir; !filepath.IsAbs(p) && (p == ".." || strings.HasPrefix(p, "../")) {
+		return fmt.Errorf("config: image.import_dir: %q must be absolute or inside root", p)
+	}
+	for i, p := range c.Network.PluginDirs {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("config: network.plugin_dirs[%d]: %q must be an absolute path", i, p)
+		}
+	}
+	if !oneOf(c.LogLevel, "trace", "debug", "info", "warn", "warning", "error", "fatal", "panic") {
+		return fmt.Errorf("config: log_level: %q is not one of trace, debug, info, warn, error", c.LogLevel)
+	}
+	if !oneOf(c.LogFormat, "text", "json") {
+		return fmt.Errorf("config: log_format: %q is not text or json", c.LogFormat)
+	}
+	if !oneOf(c.CgroupDriver, "cgroupfs", "systemd") {
+		return fmt.Errorf("config: cgroup_driver: %q is not cgroupfs or systemd", c.CgroupDriver)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("config: shutdown_timeout: must be greater than zero")
+	}
+	if c.Image.MaxConcurrentDownloads < 1 || c.Image.MaxConcurrentDownloads > 64 {
+		return fmt.Errorf("config: image.max_concurrent_downloads: %d is not between 1 and 64", c.Image.MaxConcurrentDownloads)
+	}
+	if c.Image.PullProgressTimeout <= 0 {
+		return fmt.Errorf("config: image.pull_progress_timeout: must be greater than zero")
+	}
+	for host, r := range c.Registries {
+		if host == "" || strings.ContainsAny(host, "/ ") {
+			return fmt.Errorf("config: registries.%q: a registry key is a host[:port] such as docker.io", host)
+		}
+		for i, m := range r.Mirrors {
+			if err := checkURL(m); err != nil {
+				return fmt.Errorf("config: registries.%q.mirrors[%d]: %v", host, i, err)
+			}
+		}
+		if r.Endpoint != "" {
+			if err := checkURL(r.Endpoint); err != nil {
+				return fmt.Errorf("config: registries.%q.endpoint: %v", host, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkURL accepts http(s)://host[:port] with an optional path-free form,
+// since registries are addressed by host and the /v2/ path is implied.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q must start with http:// or https://", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if p := strings.TrimSuffix(u.Path, "/"); p != "" && p != "/v2" {
+		return fmt.Errorf("%q: a registry URL has no path", s)
+	}
+	return nil
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
