@@ -92,10 +92,10 @@ func New(root string, db *store.Store, cfg config.Config, log *logrus.Entry) (*S
 	if err := s.usage.scan(s.dir); err != nil {
 		return nil, err
 	}
-	// Records are written only after their content, so every record's
-	// layers and blobs are here; what no record names is left over from a
-	// removal that was cut short.
-	s.collect()
+	// Layers and blobs that no record names are kept: they are whole and
+	// verified (a pull cut short by a crash left them), so the next pull
+	// uses them instead of fetching them again. The next removal collects
+	// whatever stays unused.
 	return s, nil
 }
 
