@@ -148,4 +148,3 @@ func TestErrorCodes(t *testing.T) {
 		}
 	}
 }
-
