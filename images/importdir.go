@@ -43,10 +43,13 @@ func (s *Service) WatchImportDir(ctx context.Context, dir string) error {
 		w.Close()
 		return fmt.Errorf("import dir %s: %w", dir, err)
 	}
-	s.scanImportDir(ctx, dir)
+	pending := s.scanImportDir(ctx, dir)
 	go func() {
 		defer w.Close()
 		var timer <-chan time.Time
+		if pending {
+			timer = time.After(settle)
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -65,25 +68,34 @@ func (s *Service) WatchImportDir(ctx context.Context, dir string) error {
 				s.log.WithError(err).Warn("watching the import dir")
 			case <-timer:
 				timer = nil
-				s.scanImportDir(ctx, dir)
+				if s.scanImportDir(ctx, dir) {
+					timer = time.After(settle)
+				}
 			}
 		}
 	}()
 	return nil
 }
 
-func (s *Service) scanImportDir(ctx context.Context, dir string) {
+// scanImportDir imports what is new in dir. It reports whether a file was
+// too fresh to read yet, so the caller looks again once it has settled:
+// an archive copied in just before berthd started gets no event.
+func (s *Service) scanImportDir(ctx context.Context, dir string) (pending bool) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		s.log.WithError(err).Warn("reading the import dir")
-		return
+		return false
 	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		info, err := e.Info()
-		if err != nil || time.Since(info.ModTime()) < settle {
+		if err != nil {
+			continue
+		}
+		if time.Since(info.ModTime()) < settle {
+			pending = true
 			continue
 		}
 		var seen importStamp
@@ -105,6 +117,7 @@ func (s *Service) scanImportDir(ctx context.Context, dir string) {
 			s.log.WithError(err).Warn("recording an import")
 		}
 	}
+	return pending
 }
 
 // ImportFile imports one archive file.

@@ -141,7 +141,7 @@ func (s *Service) fetchSmallBlob(ctx context.Context, src source, d ocispec.Desc
 // fetchLayer downloads and unpacks one layer. Concurrent pulls that need
 // the same layer share one download.
 func (s *Service) fetchLayer(ctx context.Context, src source, d ocispec.Descriptor, diffID, chain string) error {
-	_, err, _ := s.flight.Do(chain, func() (any, error) {
+	_, err := s.layerFlight.Do(ctx, chain, func(ctx context.Context) (any, error) {
 		if s.hasLayer(chain) {
 			return nil, nil
 		}

@@ -52,7 +52,7 @@ func (s *Service) Pull(ctx context.Context, imageName string, auth *Auth) (*Imag
 	if !auth.empty() {
 		key += "\x00" + fmt.Sprintf("%p", auth) // credentials are not shared between callers
 	}
-	v, err, _ := s.pulls.Do(key, func() (any, error) { return s.pull(ctx, ref, auth) })
+	v, err := s.pullFlight.Do(ctx, key, func(ctx context.Context) (any, error) { return s.pull(ctx, ref, auth) })
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,9 @@ func (s *Service) pullFrom(ctx context.Context, ref Ref, h host, a authn.Authent
 	}
 
 	src := source{name: h.Host + "/" + ref.Path(), open: func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
-		l, err := remote.Layer(repo.Digest(d.Digest.String()), opts...)
+		// The layer download may outlive this pull's caller (it is shared),
+		// so it runs under the context it is given.
+		l, err := remote.Layer(repo.Digest(d.Digest.String()), append(opts, remote.WithContext(ctx))...)
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-runtime/berth/pkg/config"
 	"github.com/berth-runtime/berth/pkg/store"
@@ -47,8 +46,8 @@ type Service struct {
 	timeout config.Duration
 	jobs    int
 
-	flight singleflight.Group
-	pulls  singleflight.Group
+	layerFlight flightGroup // by chain ID
+	pullFlight  flightGroup // by reference
 
 	pulledBytes atomic.Int64
 }

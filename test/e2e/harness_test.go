@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -80,11 +83,7 @@ func newDaemon(t testing.TB, extraConfig string) *daemon {
 		config:  filepath.Join(dir, "berth.toml"),
 		logPath: filepath.Join(dir, "berthd.log"),
 	}
-	cfg := fmt.Sprintf("log_level = \"debug\"\n[image]\nauth_file = %q\n[network]\nconf_dir = %q\n%s",
-		filepath.Join(dir, "auth.json"), filepath.Join(dir, "cni"), extraConfig)
-	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d.writeConfig("", "", extraConfig)
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {
@@ -95,6 +94,19 @@ func newDaemon(t testing.TB, extraConfig string) *daemon {
 		os.RemoveAll(dir)
 	})
 	return d
+}
+
+// writeConfig writes the daemon's config file. TOML allows a table only
+// once, so keys of the top level and of [image] cannot simply be appended:
+// top goes before the first table, image inside [image], extra (more
+// tables, such as [registries."docker.io"]) at the end.
+func (d *daemon) writeConfig(top, image, extra string) {
+	d.t.Helper()
+	cfg := fmt.Sprintf("log_level = \"debug\"\n%s\n[image]\nauth_file = %q\n%s\n[network]\nconf_dir = %q\n%s",
+		top, filepath.Join(d.dir, "auth.json"), image, filepath.Join(d.dir, "cni"), extra)
+	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
 }
 
 // startDaemon starts berthd and waits until its socket answers.
@@ -279,4 +291,108 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// pullAuth pulls with the given request credentials (nil for none).
+func (d *daemon) pullAuth(name string, auth *runtimeapi.AuthConfig) (string, error) {
+	resp, err := d.img.PullImage(d.ctx(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: name}, Auth: auth})
+	if err != nil {
+		return "", err
+	}
+	return resp.ImageRef, nil
+}
+
+// imagesDir is the image store under the daemon's root.
+func (d *daemon) imagesDir(elem ...string) string {
+	return filepath.Join(append([]string{d.root, "images"}, elem...)...)
+}
+
+// layerFS is the unpacked tree of the layer with this chain ID.
+func (d *daemon) layerFS(chainID string, elem ...string) string {
+	return filepath.Join(append([]string{d.imagesDir("layers", strings.TrimPrefix(chainID, "sha256:"), "fs")}, elem...)...)
+}
+
+// dirNames lists the names in dir; a missing dir is empty.
+func dirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// waitLog waits until the daemon's log contains s.
+func (d *daemon) waitLog(s string, timeout time.Duration) {
+	d.t.Helper()
+	if !waitUntil(timeout, func() bool { return strings.Contains(d.log(), s) }) {
+		d.t.Fatalf("berthd did not log %q within %s", s, timeout)
+	}
+}
+
+// waitUntil polls cond until it holds or timeout passes.
+func waitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// chainIDs computes OCI chain IDs, the names of layer directories.
+func chainIDs(diffIDs []string) []string {
+	out := make([]string, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		sum := sha256.Sum256([]byte(out[i-1] + " " + d))
+		out[i] = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// dockerName is the docker.io reference of a catalog image, which the
+// harness config serves from the loopback registry.
+func dockerName(info testregistry.ImageInfo) string {
+	return "docker.io/" + info.Repo + ":" + info.Tag
+}
+
+// berthdResult is the outcome of a berthd run that is expected to end.
+type berthdResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runBerthd runs berthd with args and waits at most timeout for it to exit.
+func runBerthd(t testing.TB, timeout time.Duration, args ...string) berthdResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, berthdPath(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("berthd %s did not exit within %s; stderr: %s", strings.Join(args, " "), timeout, errb.String())
+	}
+	res := berthdResult{stdout: out.String(), stderr: errb.String()}
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("berthd %s: %v", strings.Join(args, " "), err)
+		}
+		res.code = ee.ExitCode()
+	}
+	return res
 }
