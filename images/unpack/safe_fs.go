@@ -75,10 +75,10 @@ func futimens(fd int, ts *[2]unix.Timespec) error {
 }
 
 // setxattrAt sets an xattr on name in dirFD without following name if it
-// is a symlink, and without opening devices or fifos for I/O. There is no
-// lsetxattr relative to a directory fd on the kernels we support, so the
-// object is pinned with an O_PATH fd and reached through its /proc magic
-// link, which lands on that exact inode (the symlink itself, for a symlink).
+// is a symlink, and without opening devices or fifos for I/O. lsetxattr
+// has no directory-fd form before Linux 6.13 (setxattrat), so the object
+// is pinned with an O_PATH fd and reached through its /proc magic link,
+// which lands on that exact inode (the symlink itself, for a symlink).
 func setxattrAt(dirFD int, name, key string, value []byte) error {
 	fd, err := openAt(dirFD, name, unix.O_PATH|unix.O_NOFOLLOW, 0)
 	if err != nil {
