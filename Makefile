@@ -41,7 +41,7 @@ test-e2e: build bin/crictl
 		$(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee /tmp/berth-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 60s ./images/unpack/
+	TMPDIR=/dev/shm $(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 60s -fuzzminimizetime 1s ./images/unpack/
 
 bench: build
 	BERTH_BENCH=1 hack/install-deps.sh
