@@ -7,7 +7,7 @@ want=(
   busybox-static              # test images are built from its static busybox
   libseccomp-dev              # seccomp for containers (cgo, static lib)
   containernetworking-plugins # CNI bridge, host-local, portmap, loopback
-  iptables iproute2           # used by the CNI plugins and network tests
+  iptables iproute2 nftables  # used by the CNI plugins and network tests
   gcc make git ca-certificates
 )
 if [ "${BERTH_BENCH:-}" = 1 ]; then
