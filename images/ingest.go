@@ -81,7 +81,7 @@ func (s *Service) ingest(ctx context.Context, src source, rawManifest []byte, jo
 		}
 		diffIDs[i] = d.String()
 	}
-	chains := chainIDs(diffIDs)
+	chains := ChainIDs(diffIDs)
 	mdigest := digestOf(rawManifest)
 	release := s.lease(append([]string{cfgDigest, mdigest}, chains...)...)
 

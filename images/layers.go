@@ -41,9 +41,9 @@ func (s *Service) hasLayer(chainID string) bool {
 	return err == nil
 }
 
-// chainIDs computes the OCI chain IDs of a stack of diff IDs:
+// ChainIDs computes the OCI chain IDs of a stack of diff IDs:
 // chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n)).
-func chainIDs(diffIDs []string) []string {
+func ChainIDs(diffIDs []string) []string {
 	out := make([]string, len(diffIDs))
 	for i, d := range diffIDs {
 		if i == 0 {

@@ -194,7 +194,7 @@ func TestTmpClearedAtStart(t *testing.T) {
 func TestChainIDs(t *testing.T) {
 	// Values from the OCI image spec's chain ID definition, computed by hand.
 	d := []string{"sha256:a", "sha256:b"}
-	got := chainIDs(d)
+	got := ChainIDs(d)
 	if got[0] != "sha256:a" || got[1] != digestOf([]byte("sha256:a sha256:b")) {
 		t.Fatalf("chain IDs %v", got)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/berth-runtime/berth/images"
 	"os"
 	"runtime"
 	"slices"
@@ -49,7 +50,7 @@ func TestPullCatalog(t *testing.T) {
 			if img.Size != uint64(info.Size) {
 				t.Errorf("size %d, want %d", img.Size, info.Size)
 			}
-			chains := chainIDs(info.DiffIDs)
+			chains := images.ChainIDs(info.DiffIDs)
 			for _, c := range chains {
 				if _, err := os.Stat(d.imagesDir("layers", c[len("sha256:"):], "meta.json")); err != nil {
 					t.Errorf("layer %s not stored: %v", c, err)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/berth-runtime/berth/images"
 	"os"
 	"slices"
 	"sync"
@@ -121,7 +122,7 @@ func TestConcurrentPullsOfImagesSharingALayer(t *testing.T) {
 	if got := d.list(); len(got) != len(catalog) {
 		t.Errorf("list: %d images, want %d", len(got), len(catalog))
 	}
-	baseChain := chainIDs(reg.Image("busybox").DiffIDs)[0]
+	baseChain := images.ChainIDs(reg.Image("busybox").DiffIDs)[0]
 	checkLayerMeta(t, d, baseChain)
 }
 
@@ -134,7 +135,7 @@ func TestRemoveDuringPullKeepsSharedLayer(t *testing.T) {
 	busybox := reg.Image("busybox")
 	big := reg.Image("big")
 	d.mustPull("busybox")
-	baseChain := chainIDs(busybox.DiffIDs)[0]
+	baseChain := images.ChainIDs(busybox.DiffIDs)[0]
 
 	// Stall blobs so the pull of big is still running, past the point
 	// where it found the base layer already stored, when busybox goes.
@@ -265,5 +266,5 @@ func TestCanceledPullDoesNotFailSharedLayer(t *testing.T) {
 	if img := d.status(dockerName(user)); img == nil || img.Id != user.ConfigDigest {
 		t.Fatalf("status of the second image: %+v", img)
 	}
-	checkLayerMeta(t, d, chainIDs(user.DiffIDs)[0])
+	checkLayerMeta(t, d, images.ChainIDs(user.DiffIDs)[0])
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/berth-runtime/berth/images"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,10 +90,10 @@ func TestKillDuringPull(t *testing.T) {
 		checkLayerMeta(t, d, "sha256:"+l)
 	}
 	// Only busybox's layer is named by an image; nothing else may stay.
-	if want := strings.TrimPrefix(chainIDs(busybox.DiffIDs)[0], "sha256:"); len(layers) != 1 || layers[0] != want {
+	if want := strings.TrimPrefix(images.ChainIDs(busybox.DiffIDs)[0], "sha256:"); len(layers) != 1 || layers[0] != want {
 		t.Errorf("layer dirs after the restart %v, want only busybox's %s", layers, want)
 	}
-	if fi, err := os.Stat(d.layerFS(chainIDs(busybox.DiffIDs)[0], "bin", "busybox")); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(d.layerFS(images.ChainIDs(busybox.DiffIDs)[0], "bin", "busybox")); err != nil || fi.Size() == 0 {
 		t.Errorf("busybox's layer damaged: %v", err)
 	}
 
@@ -136,7 +137,7 @@ func checkLayerMeta(t *testing.T, d *daemon, chain string) {
 // their full size: 3 files of 4 MiB under /big/layerN in data layer N.
 func checkBigLayers(t *testing.T, d *daemon, diffIDs []string) {
 	t.Helper()
-	chains := chainIDs(diffIDs)
+	chains := images.ChainIDs(diffIDs)
 	for i, c := range chains {
 		checkLayerMeta(t, d, c)
 		if i == 0 {

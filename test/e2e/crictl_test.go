@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"github.com/berth-runtime/berth/images"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,7 +75,7 @@ func TestCrictlImageFlow(t *testing.T) {
 	if inspect.Info.ManifestDigest != want.ManifestDigest {
 		t.Errorf("inspecti info.manifestDigest %q, want %s", inspect.Info.ManifestDigest, want.ManifestDigest)
 	}
-	if got, wantChains := inspect.Info.ChainIDs, chainIDs(want.DiffIDs); strings.Join(got, ",") != strings.Join(wantChains, ",") {
+	if got, wantChains := inspect.Info.ChainIDs, images.ChainIDs(want.DiffIDs); strings.Join(got, ",") != strings.Join(wantChains, ",") {
 		t.Errorf("inspecti info.chainIDs %v, want %v", got, wantChains)
 	}
 	if inspect.Info.ImageSpec == nil || inspect.Info.ImageSpec.OS != "linux" || inspect.Info.ImageSpec.Architecture == "" {

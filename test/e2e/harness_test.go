@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -346,20 +344,6 @@ func waitUntil(timeout time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// chainIDs computes OCI chain IDs, the names of layer directories.
-func chainIDs(diffIDs []string) []string {
-	out := make([]string, len(diffIDs))
-	for i, d := range diffIDs {
-		if i == 0 {
-			out[i] = d
-			continue
-		}
-		sum := sha256.Sum256([]byte(out[i-1] + " " + d))
-		out[i] = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	return out
 }
 
 // dockerName is the docker.io reference of a catalog image, which the

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/berth-runtime/berth/images"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 func TestHostileLayersRefused(t *testing.T) {
 	reg := startRegistry(t, testregistryOptions())
 	d := startDaemon(t, registryConfig(reg))
-	baseChain := strings.TrimPrefix(chainIDs(reg.Image("busybox").DiffIDs)[0], "sha256:")
+	baseChain := strings.TrimPrefix(images.ChainIDs(reg.Image("busybox").DiffIDs)[0], "sha256:")
 
 	// /tmp/pwned is what a naive extractor of hostile-symlink writes.
 	pwnedBefore, pwnedErr := os.Lstat("/tmp/pwned")

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/berth-runtime/berth/images"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -53,10 +54,10 @@ func TestImportDirWatched(t *testing.T) {
 	if img.Uid == nil || img.Uid.Value != 1000 {
 		t.Errorf("imported uid %v, want 1000", img.Uid)
 	}
-	for _, c := range chainIDs(want.DiffIDs) {
+	for _, c := range images.ChainIDs(want.DiffIDs) {
 		checkLayerMeta(t, d, c)
 	}
-	if fi, err := os.Stat(d.layerFS(chainIDs(want.DiffIDs)[0], "bin", "busybox")); err != nil || fi.Size() == 0 {
+	if fi, err := os.Stat(d.layerFS(images.ChainIDs(want.DiffIDs)[0], "bin", "busybox")); err != nil || fi.Size() == 0 {
 		t.Errorf("imported layer not unpacked: %v", err)
 	}
 	if names := dirNames(t, d.imagesDir("tmp")); len(names) != 0 {
@@ -92,7 +93,7 @@ func TestImportCommand(t *testing.T) {
 	if len(list) != 1 || list[0].Id != want.ConfigDigest || !slices.Equal(list[0].RepoTags, []string{"docker.io/berth/oci-imported:v2"}) {
 		t.Fatalf("list after import: %+v", list)
 	}
-	chains := chainIDs(want.DiffIDs)
+	chains := images.ChainIDs(want.DiffIDs)
 	data, err := os.ReadFile(d.layerFS(chains[len(chains)-1], "arch"))
 	if err != nil || !strings.HasPrefix(string(data), runtime.GOARCH) {
 		t.Errorf("imported /arch %q %v, want the native platform", data, err)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/berth-runtime/berth/images"
 	"slices"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestTagMovesToNewImage(t *testing.T) {
 		t.Fatalf("list after removing the old image: %+v", got)
 	}
 	// Only the new image's layer remains.
-	wantLayer := chainIDs(other.DiffIDs)[0][len("sha256:"):]
+	wantLayer := images.ChainIDs(other.DiffIDs)[0][len("sha256:"):]
 	if layers := dirNames(t, d.imagesDir("layers")); !slices.Equal(layers, []string{wantLayer}) {
 		t.Errorf("layers %v, want only %s", layers, wantLayer)
 	}
