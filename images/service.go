@@ -304,6 +304,13 @@ func (s *Service) lease(keys ...string) func() {
 	}
 }
 
+// Hold keeps layers from being collected while a container's root stacks
+// them, even if their image is removed; the returned func lets them go.
+func (s *Service) Hold(chainIDs ...string) func() { return s.lease(chainIDs...) }
+
+// Collect deletes content that no image and no holder uses any more.
+func (s *Service) Collect() { s.collect() }
+
 // collect deletes blobs and layers that no image names and no pull holds.
 // Each victim is moved out of place while mu is held, so a pull that leases
 // it afterwards finds it missing and fetches it again rather than using a

@@ -9,6 +9,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/oci/spec"
+	"github.com/berth-runtime/berth/pkg/podfiles"
+	"github.com/berth-runtime/berth/server/store"
 )
 
 // invalid is a request error naming the field at fault.
@@ -27,6 +30,10 @@ func toStatus(err error) error {
 	}
 	code := codes.Unknown
 	switch {
+	case errors.Is(err, store.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, store.ErrNameReserved):
+		code = codes.AlreadyExists
 	case errors.Is(err, images.ErrInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, images.ErrNotFound):
@@ -45,4 +52,14 @@ func toStatus(err error) error {
 		code = codes.Canceled
 	}
 	return status.Error(code, err.Error())
+}
+
+// requestError answers InvalidArgument for an error that names a request
+// field (the packages building pods and specs mark those with ErrInvalid),
+// prefixing the field with where it sits in the request; other errors pass.
+func requestError(prefix string, err error) error {
+	if errors.Is(err, podfiles.ErrInvalid) || errors.Is(err, spec.ErrInvalid) {
+		return status.Error(codes.InvalidArgument, prefix+err.Error())
+	}
+	return err
 }

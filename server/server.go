@@ -11,8 +11,24 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/oci/host"
+	"github.com/berth-runtime/berth/oci/shim"
 	"github.com/berth-runtime/berth/pkg/config"
+	"github.com/berth-runtime/berth/pkg/network"
+	"github.com/berth-runtime/berth/server/store"
 )
+
+// defaultHandler is the runtime handler name berthd answers to besides "".
+const defaultHandler = "berth"
+
+// Deps are the parts the CRI server drives.
+type Deps struct {
+	Images   *images.Service
+	Store    *store.Store
+	Network  *network.Manager
+	Facts    host.Facts
+	ShimPath string
+}
 
 // Server implements the CRI services. RPCs not built yet are answered by
 // the embedded Unimplemented servers with codes.Unimplemented.
@@ -20,16 +36,37 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	images *images.Service
-	log    *logrus.Entry
+	cfg      config.Config // as at start; what reloads live is held elsewhere
+	images   *images.Service
+	store    *store.Store
+	net      *network.Manager
+	facts    host.Facts
+	shimPath string
+	log      *logrus.Entry
 
-	cfgMu sync.RWMutex
-	cfg   config.Config
+	podLocks keyedLocks
+	ctrLocks keyedLocks
+
+	shimsMu sync.Mutex
+	shims   map[string]*shim.Client // by pod ID
+
+	holdsMu sync.Mutex
+	holds   map[string]func() // by container ID: releases its image layers
 }
 
-// New creates the CRI server over an image service.
-func New(cfg config.Config, img *images.Service, log *logrus.Entry) *Server {
-	return &Server{images: img, log: log, cfg: cfg}
+// New creates the CRI server.
+func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
+	return &Server{
+		cfg:      cfg,
+		images:   d.Images,
+		store:    d.Store,
+		net:      d.Network,
+		facts:    d.Facts,
+		shimPath: d.ShimPath,
+		log:      log,
+		shims:    map[string]*shim.Client{},
+		holds:    map[string]func(){},
+	}
 }
 
 // Register adds the CRI services to g.
@@ -38,15 +75,18 @@ func (s *Server) Register(g *grpc.Server) {
 	runtimeapi.RegisterImageServiceServer(g, s)
 }
 
-// SetConfig replaces the config used by RPCs that read it (on reload).
-func (s *Server) SetConfig(cfg config.Config) {
-	s.cfgMu.Lock()
-	s.cfg = cfg
-	s.cfgMu.Unlock()
+func (s *Server) holdContainer(id string, release func()) {
+	s.holdsMu.Lock()
+	s.holds[id] = release
+	s.holdsMu.Unlock()
 }
 
-func (s *Server) config() config.Config {
-	s.cfgMu.RLock()
-	defer s.cfgMu.RUnlock()
-	return s.cfg
+func (s *Server) releaseContainer(id string) {
+	s.holdsMu.Lock()
+	release := s.holds[id]
+	delete(s.holds, id)
+	s.holdsMu.Unlock()
+	if release != nil {
+		release()
+	}
 }

@@ -1,9 +1,16 @@
 package server
 
 import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/oci/spec"
+	"github.com/berth-runtime/berth/pkg/podfiles"
 )
 
 // validators check a request before its handler runs, keyed by RPC name.
@@ -28,6 +35,123 @@ var validators = map[string]func(any) error{
 	"RemoveImage": func(r any) error {
 		return imageSet("image", r.(*runtimeapi.RemoveImageRequest).GetImage())
 	},
+	"RunPodSandbox": func(r any) error { return validatePodConfig(r.(*runtimeapi.RunPodSandboxRequest).GetConfig()) },
+	"StopPodSandbox": func(r any) error {
+		return required("pod_sandbox_id", r.(*runtimeapi.StopPodSandboxRequest).GetPodSandboxId())
+	},
+	"RemovePodSandbox": func(r any) error {
+		return required("pod_sandbox_id", r.(*runtimeapi.RemovePodSandboxRequest).GetPodSandboxId())
+	},
+	"PodSandboxStatus": func(r any) error {
+		return required("pod_sandbox_id", r.(*runtimeapi.PodSandboxStatusRequest).GetPodSandboxId())
+	},
+	"CreateContainer": func(r any) error {
+		req := r.(*runtimeapi.CreateContainerRequest)
+		if err := required("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
+			return err
+		}
+		return validateContainerConfig(req.GetConfig())
+	},
+	"StartContainer": func(r any) error {
+		return required("container_id", r.(*runtimeapi.StartContainerRequest).GetContainerId())
+	},
+	"StopContainer": func(r any) error {
+		req := r.(*runtimeapi.StopContainerRequest)
+		if req.GetTimeout() < 0 {
+			return invalid("timeout", "%d is negative", req.GetTimeout())
+		}
+		return required("container_id", req.GetContainerId())
+	},
+	"RemoveContainer": func(r any) error {
+		return required("container_id", r.(*runtimeapi.RemoveContainerRequest).GetContainerId())
+	},
+	"ContainerStatus": func(r any) error {
+		return required("container_id", r.(*runtimeapi.ContainerStatusRequest).GetContainerId())
+	},
+	"ReopenContainerLog": func(r any) error {
+		return required("container_id", r.(*runtimeapi.ReopenContainerLogRequest).GetContainerId())
+	},
+	"ExecSync": func(r any) error {
+		req := r.(*runtimeapi.ExecSyncRequest)
+		if err := required("container_id", req.GetContainerId()); err != nil {
+			return err
+		}
+		if len(req.GetCmd()) == 0 || req.GetCmd()[0] == "" {
+			return invalid("cmd", "must name a command")
+		}
+		if req.GetTimeout() < 0 {
+			return invalid("timeout", "%d is negative", req.GetTimeout())
+		}
+		return nil
+	},
+}
+
+func required(field, v string) error {
+	if v == "" {
+		return invalid(field, "must not be empty")
+	}
+	return nil
+}
+
+func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
+	if cfg == nil {
+		return invalid("config", "must be set")
+	}
+	md := cfg.GetMetadata()
+	if md == nil {
+		return invalid("config.metadata", "must be set")
+	}
+	for field, v := range map[string]string{"config.metadata.name": md.GetName(), "config.metadata.namespace": md.GetNamespace(), "config.metadata.uid": md.GetUid()} {
+		if err := required(field, v); err != nil {
+			return err
+		}
+	}
+	if h := cfg.GetHostname(); h != "" {
+		if err := podfiles.ValidateHostname(h); err != nil {
+			return invalid("config.hostname", "%v", err)
+		}
+	}
+	if d := cfg.GetLogDirectory(); d != "" && !filepath.IsAbs(d) {
+		return invalid("config.log_directory", "%q must be absolute", d)
+	}
+	for i, pm := range cfg.GetPortMappings() {
+		if pm.GetContainerPort() < 1 || pm.GetContainerPort() > 65535 {
+			return invalid(fmt.Sprintf("config.port_mappings[%d].container_port", i), "%d is not a port", pm.GetContainerPort())
+		}
+		if pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
+			return invalid(fmt.Sprintf("config.port_mappings[%d].host_port", i), "%d is not a port", pm.GetHostPort())
+		}
+		if ip := pm.GetHostIp(); ip != "" && net.ParseIP(ip) == nil {
+			return invalid(fmt.Sprintf("config.port_mappings[%d].host_ip", i), "%q is not an IP address", ip)
+		}
+	}
+	if p := cfg.GetLinux().GetCgroupParent(); p != "" && strings.HasPrefix(p, "/") && (filepath.Clean(p) != p || strings.Contains(p, "..")) {
+		return invalid("config.linux.cgroup_parent", "%q is not a clean path", p)
+	}
+	m := modesOf(cfg)
+	if err := spec.ValidateSysctls(cfg.GetLinux().GetSysctls(), m.hostNet, m.hostIPC); err != nil {
+		return invalid("config.linux.sysctls", "%v", err)
+	}
+	return nil
+}
+
+func validateContainerConfig(cfg *runtimeapi.ContainerConfig) error {
+	if cfg == nil {
+		return invalid("config", "must be set")
+	}
+	if cfg.GetMetadata() == nil {
+		return invalid("config.metadata", "must be set")
+	}
+	if err := required("config.metadata.name", cfg.GetMetadata().GetName()); err != nil {
+		return err
+	}
+	if err := imageSet("config.image", cfg.GetImage()); err != nil {
+		return err
+	}
+	if p := cfg.GetLogPath(); p != "" && !filepath.IsLocal(p) {
+		return invalid("config.log_path", "%q must be a relative path inside the pod's log directory", p)
+	}
+	return nil
 }
 
 func validate(fullMethod string, req any) error {

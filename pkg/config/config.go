@@ -18,12 +18,24 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout" comment:"How long SIGTERM waits for RPCs in flight before closing them."`
 	CgroupDriver    string   `toml:"cgroup_driver" comment:"cgroupfs or systemd; reported to kubelet through RuntimeConfig."`
 
+	Runtime RuntimeConfig `toml:"runtime" comment:"Pods and containers."`
 	Image   ImageConfig   `toml:"image" comment:"Image pulls and storage."`
 	Network NetworkConfig `toml:"network" comment:"Pod networking through CNI."`
 
 	// Registries maps a registry host (as in image names: docker.io,
 	// registry.example:5000) to how it is reached. Reloaded on SIGHUP.
 	Registries map[string]Registry `toml:"registries" comment:"Per-registry settings, keyed by the registry host of image names. Reloaded on SIGHUP.\nExample:\n  [registries.\"docker.io\"]\n  mirrors = [\"http://127.0.0.1:5000\"]\n  endpoint = \"http://127.0.0.1:5000\"\n  [registries.\"registry.example:5000\"]\n  insecure = true"`
+}
+
+// RuntimeConfig configures pods, containers and their monitors.
+type RuntimeConfig struct {
+	ShimPath        string `toml:"shim_path" comment:"The per-pod monitor binary; empty means berth-shim beside berthd."`
+	DaemonCgroup    string `toml:"daemon_cgroup" comment:"Absolute cgroup berthd moves itself into at start; empty leaves it where it was started."`
+	ShimCgroup      string `toml:"shim_cgroup" comment:"Absolute cgroup under which each pod's monitor gets its own cgroup, apart from berthd so that stopping berthd stops no container."`
+	PodCgroup       string `toml:"pod_cgroup" comment:"Absolute cgroup for pods whose request names no cgroup_parent (kubelet always names one)."`
+	LogMaxLineSize  int    `toml:"log_max_line_size" comment:"Container log lines longer than this many bytes are split into partial lines."`
+	ExecOutputLimit int    `toml:"exec_output_limit" comment:"ExecSync keeps at most this many bytes of each of stdout and stderr; the response says what was cut."`
+	ShmSize         int64  `toml:"shm_size" comment:"Size in bytes of each pod's /dev/shm."`
 }
 
 // ImageConfig configures the image service.
@@ -57,6 +69,14 @@ func Default() Config {
 		LogFormat:       "text",
 		ShutdownTimeout: Duration(10 * time.Second),
 		CgroupDriver:    "cgroupfs",
+		Runtime: RuntimeConfig{
+			DaemonCgroup:    "/berth/daemon",
+			ShimCgroup:      "/berth/shims",
+			PodCgroup:       "/berth/pods",
+			LogMaxLineSize:  16 * 1024,
+			ExecOutputLimit: 16 << 20,
+			ShmSize:         64 << 20,
+		},
 		Image: ImageConfig{
 			MaxConcurrentDownloads: 4,
 			PullProgressTimeout:    Duration(time.Minute),

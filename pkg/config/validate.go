@@ -34,6 +34,26 @@ func (c *Config) Validate() error {
 	if !oneOf(c.CgroupDriver, "cgroupfs", "systemd") {
 		return fmt.Errorf("config: cgroup_driver: %q is not cgroupfs or systemd", c.CgroupDriver)
 	}
+	for key, p := range map[string]string{"runtime.daemon_cgroup": c.Runtime.DaemonCgroup, "runtime.shim_cgroup": c.Runtime.ShimCgroup, "runtime.pod_cgroup": c.Runtime.PodCgroup} {
+		if p == "" && key == "runtime.daemon_cgroup" {
+			continue
+		}
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+			return fmt.Errorf("config: %s: %q must be a clean absolute cgroup path other than /", key, p)
+		}
+	}
+	if p := c.Runtime.ShimPath; p != "" && !filepath.IsAbs(p) {
+		return fmt.Errorf("config: runtime.shim_path: %q must be an absolute path or empty", p)
+	}
+	if c.Runtime.LogMaxLineSize < 256 {
+		return fmt.Errorf("config: runtime.log_max_line_size: %d is below 256", c.Runtime.LogMaxLineSize)
+	}
+	if c.Runtime.ExecOutputLimit < 1024 {
+		return fmt.Errorf("config: runtime.exec_output_limit: %d is below 1024", c.Runtime.ExecOutputLimit)
+	}
+	if c.Runtime.ShmSize < 1<<20 {
+		return fmt.Errorf("config: runtime.shm_size: %d is below 1 MiB", c.Runtime.ShmSize)
+	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout: must be greater than zero")
 	}

@@ -18,13 +18,17 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 
+	"github.com/berth-runtime/berth/cgroups"
 	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/oci/host"
 	"github.com/berth-runtime/berth/pkg/admin"
 	"github.com/berth-runtime/berth/pkg/config"
 	"github.com/berth-runtime/berth/pkg/logging"
+	"github.com/berth-runtime/berth/pkg/network"
 	"github.com/berth-runtime/berth/pkg/store"
 	"github.com/berth-runtime/berth/pkg/version"
 	"github.com/berth-runtime/berth/server"
+	podstore "github.com/berth-runtime/berth/server/store"
 )
 
 // Options are what the command line adds to the config.
@@ -49,7 +53,14 @@ func Run(cfg config.Config, opts Options) error {
 	}
 	defer lock.Close()
 
-	db, err := store.Open(filepath.Join(cfg.Root, "berth.db"), images.Buckets...)
+	if cfg.Runtime.DaemonCgroup != "" {
+		// Started from a shell, berthd would sit in that shell's cgroups
+		// (even someone else's memory cgroup); it takes its own.
+		if err := cgroups.Place(cfg.Runtime.DaemonCgroup, os.Getpid()); err != nil {
+			return fmt.Errorf("runtime.daemon_cgroup: %w", err)
+		}
+	}
+	db, err := store.Open(filepath.Join(cfg.Root, "berth.db"), append(images.Buckets, podstore.Buckets...)...)
 	if err != nil {
 		return err
 	}
@@ -59,7 +70,29 @@ func Run(cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
-	cri := server.New(cfg, imgs, log)
+	pods, err := podstore.Open(db)
+	if err != nil {
+		return fmt.Errorf("pod store: %w", err)
+	}
+	netw, err := network.New(network.Config{
+		ConfDir:    cfg.Network.ConfDir,
+		PluginDirs: cfg.Network.PluginDirs,
+		CacheDir:   filepath.Join(cfg.StateDir, "cni"),
+		Log:        logrus.WithField("component", "cni"),
+	})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	facts, err := host.Read()
+	if err != nil {
+		return fmt.Errorf("reading the node: %w", err)
+	}
+	shimPath, err := findShim(cfg.Runtime.ShimPath)
+	if err != nil {
+		return err
+	}
+	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath}, log)
+	cri.Recover(context.Background())
 
 	lis, err := listenUnix(cfg.Socket)
 	if err != nil {
@@ -105,7 +138,7 @@ func Run(cfg config.Config, opts Options) error {
 			return nil
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(log, opts, imgs, cri)
+				reload(log, opts, imgs, netw)
 				continue
 			}
 			log.Infof("%s: stopping", sig)
@@ -132,7 +165,7 @@ func stopGracefully(g *grpc.Server, timeout time.Duration, log *logrus.Entry) {
 
 // reload applies what can change live: log level, registries and the node
 // auth file. Other changes need a restart; it says which.
-func reload(log *logrus.Entry, opts Options, imgs *images.Service, cri *server.Server) {
+func reload(log *logrus.Entry, opts Options, imgs *images.Service, netw *network.Manager) {
 	if opts.Reload == nil {
 		return
 	}
@@ -148,11 +181,29 @@ func reload(log *logrus.Entry, opts Options, imgs *images.Service, cri *server.S
 	if err := logging.SetLevel(next.LogLevel); err != nil {
 		log.WithError(err).Error("SIGHUP: log level not reloaded")
 	}
-	cri.SetConfig(next)
+	if err := netw.Reload(); err != nil {
+		log.WithError(err).Warn("SIGHUP: CNI config not reloaded")
+	}
 	hosts := make([]string, 0, len(next.Registries))
 	for h := range next.Registries {
 		hosts = append(hosts, h)
 	}
 	sort.Strings(hosts)
 	log.Infof("SIGHUP: reloaded log_level=%s, registries=[%s], auth_file=%s", next.LogLevel, strings.Join(hosts, " "), next.Image.AuthFile)
+}
+
+// findShim locates berth-shim: the configured path, else beside berthd.
+func findShim(configured string) (string, error) {
+	p := configured
+	if p == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		p = filepath.Join(filepath.Dir(self), "berth-shim")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("runtime.shim_path: %w", err)
+	}
+	return p, nil
 }
