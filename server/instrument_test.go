@@ -70,7 +70,7 @@ func TestPanicBecomesInternalAndServingGoesOn(t *testing.T) {
 	if _, err := img.PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: "busybox"}}); err != nil {
 		t.Fatalf("server stopped serving after a panic: %v", err)
 	}
-	if _, err := rt.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{}); status.Code(err) != codes.Unimplemented {
+	if _, err := rt.UpdateRuntimeConfig(context.Background(), &runtimeapi.UpdateRuntimeConfigRequest{}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("unbuilt RPC answered %v", err)
 	}
 }
