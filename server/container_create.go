@@ -96,7 +96,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	// The image's layers must stay while this container uses them.
 	release := s.images.Hold(c.Layers...)
 	u.add("image hold", func() error { release(); return nil })
-	if err := rootfs.Mount(lowers, layout, ""); err != nil {
+	processLabel, mountLabel, err := selinuxLabels(cfg, podCfg)
+	if err != nil {
+		return nil, invalid("config.linux.security_context.selinux_options", "%v", err)
+	}
+	c.ProcessLabel = processLabel
+	u.add("SELinux label", func() error { releaseSELinux(processLabel); return nil })
+	if err := rootfs.Mount(lowers, layout, mountLabel); err != nil {
 		return nil, err
 	}
 	u.add("root filesystem", func() error { return rootfs.Unmount(layout.Target) })
@@ -128,6 +134,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		ListDevices:      host.ListDevices,
 		LoadProfile:      os.ReadFile,
 		Hostname:         podHostname(podCfg),
+		ProcessLabel:     processLabel,
+		MountLabel:       mountLabel,
 		CanLowerOOMScore: s.facts.CanLowerOOMScore,
 		MaxNoFile:        s.facts.MaxNoFile,
 	}

@@ -58,6 +58,7 @@ func (s *Server) removeContainer(ctx context.Context, c *store.Container) error 
 		return err
 	}
 	s.releaseContainer(c.ID)
+	releaseSELinux(c.ProcessLabel)
 	s.images.Collect()
 	return nil
 }

@@ -72,11 +72,12 @@ type Container struct {
 	DataDir   string    `json:"dataDir"`
 	Rootfs    string    `json:"rootfs"`
 
-	UID      int64   `json:"uid"`
-	GID      int64   `json:"gid"`
-	Groups   []int64 `json:"groups,omitempty"`
-	AppArmor string  `json:"apparmor,omitempty"`
-	Seccomp  string  `json:"seccomp,omitempty"`
+	UID          int64   `json:"uid"`
+	GID          int64   `json:"gid"`
+	Groups       []int64 `json:"groups,omitempty"`
+	AppArmor     string  `json:"apparmor,omitempty"`
+	ProcessLabel string  `json:"processLabel,omitempty"` // SELinux; empty where it is off
+	Seccomp      string  `json:"seccomp,omitempty"`
 
 	State      string    `json:"state"`
 	Pid        int       `json:"pid,omitempty"`
