@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"reflect"
 	"fmt"
 	"sort"
 	"strings"
@@ -161,6 +162,12 @@ func (s *Store) UpdateContainer(id string, fn func(*Container) error) (*Containe
 	next := *cur
 	if err := fn(&next); err != nil {
 		return nil, err
+	}
+	if reflect.DeepEqual(*cur, next) {
+		// Status polls mostly change nothing; a write (and its fsync)
+		// per poll would dominate their cost.
+		cp := next
+		return &cp, nil
 	}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(bucketContainers, id, &next) }); err != nil {
 		return nil, err
