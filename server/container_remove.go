@@ -7,7 +7,6 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/cgroups"
 	"github.com/berth-runtime/berth/oci/rootfs"
 	"github.com/berth-runtime/berth/oci/shim"
 	"github.com/berth-runtime/berth/server/store"
@@ -42,10 +41,8 @@ func (s *Server) removeContainer(ctx context.Context, c *store.Container) error 
 		}
 		// With the monitor gone, libcontainer never destroyed the cgroup:
 		// kill what is left in it and remove it.
-		if path, err := cgroups.ContainerPath(s.cfg.CgroupDriver, pod.CgroupPath, c.ID); err == nil && s.cfg.CgroupDriver == "cgroupfs" {
-			if err := cgroups.Remove(path, true); err != nil {
-				return err
-			}
+		if err := s.killCgroup(pod, c); err != nil {
+			return err
 		}
 	}
 	if err := rootfs.Unmount(c.Rootfs); err != nil {

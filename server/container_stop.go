@@ -9,6 +9,7 @@ import (
 	"github.com/moby/sys/signal"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/cgroups"
 	"github.com/berth-runtime/berth/oci/shim"
 	"github.com/berth-runtime/berth/server/store"
 )
@@ -36,12 +37,16 @@ func (s *Server) stopContainer(ctx context.Context, c *store.Container, timeout 
 	if err != nil {
 		return err
 	}
-	if st.State == store.ContainerExited || st.State == store.ContainerUnknown {
-		return nil
-	}
 	pod, err := s.store.Pod(c.PodID)
 	if err != nil {
 		return err
+	}
+	if st.State == store.ContainerExited || st.State == store.ContainerUnknown {
+		if !shimAlive(pod.ShimPID, pod.ShimDir) {
+			// No monitor stopped it: its processes may run on, unwatched.
+			return s.killCgroup(pod, c)
+		}
+		return nil
 	}
 	client, err := s.shimFor(pod)
 	if err != nil {
@@ -87,4 +92,17 @@ func (s *Server) stopSignal(c *store.Container) syscall.Signal {
 		}
 	}
 	return syscall.SIGTERM
+}
+
+// killCgroup kills whatever runs in a container's cgroup and removes it;
+// used when the monitor that would have done so is gone.
+func (s *Server) killCgroup(pod *store.Pod, c *store.Container) error {
+	if s.cfg.CgroupDriver != "cgroupfs" {
+		return nil // systemd owns the scope; it goes with its processes
+	}
+	path, err := cgroups.ContainerPath(s.cfg.CgroupDriver, pod.CgroupPath, c.ID)
+	if err != nil {
+		return err
+	}
+	return cgroups.Remove(path, true)
 }

@@ -44,8 +44,11 @@ func orNull(b []byte) []byte {
 	return b
 }
 
+// podState is READY only while the pod is set up and its monitor lives:
+// without the monitor no container can start in it, and kubelet replaces a
+// pod only when told it is not ready.
 func podState(p *store.Pod) runtimeapi.PodSandboxState {
-	if p.Phase == store.PodReady {
+	if p.Phase == store.PodReady && shimAlive(p.ShimPID, p.ShimDir) {
 		return runtimeapi.PodSandboxState_SANDBOX_READY
 	}
 	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY

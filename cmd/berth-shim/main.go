@@ -149,15 +149,25 @@ func run(pod, dir, cgroupPath string) error {
 		return err
 	}
 	sock := filepath.Join(dir, api.SocketName)
-	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		conn.Close()
-		return fmt.Errorf("another shim already answers on %s", sock)
-	}
-	os.Remove(sock)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	addr, release, err := api.SocketAddr(dir)
 	if err != nil {
 		return err
 	}
+	if conn, err := net.DialTimeout("unix", addr, time.Second); err == nil {
+		conn.Close()
+		release()
+		return fmt.Errorf("another shim already answers on %s", sock)
+	}
+	os.Remove(sock)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	release()
+	if err != nil {
+		return err
+	}
+	// The address may be a /proc/self/fd path that is gone by then; the
+	// socket file is removed by its real path instead.
+	l.SetUnlinkOnClose(false)
+	defer os.Remove(sock)
 	if err := os.Chmod(sock, 0o600); err != nil {
 		l.Close()
 		return err

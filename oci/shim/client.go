@@ -87,7 +87,12 @@ func (c *Client) conn() (*rpc.Client, error) {
 	if c.rc != nil {
 		return c.rc, nil
 	}
-	conn, err := net.DialTimeout("unix", c.sock, 5*time.Second)
+	addr, release, err := api.SocketAddr(filepath.Dir(c.sock))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrShimGone, err)
+	}
+	conn, err := net.DialTimeout("unix", addr, 5*time.Second)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrShimGone, err)
 	}

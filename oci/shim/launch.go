@@ -64,9 +64,6 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("log_path: %q is not an absolute path", o.LogPath))
 	}
 	sock := filepath.Join(o.Dir, SocketName)
-	if len(sock) >= 108 {
-		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("dir: socket path %q is longer than a unix socket address allows", sock))
-	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("shim: %w", err)
 	}

@@ -2,8 +2,8 @@ package store
 
 import (
 	"errors"
-	"reflect"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
