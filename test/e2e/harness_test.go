@@ -57,6 +57,13 @@ type daemon struct {
 	conn    *grpc.ClientConn
 	rt      runtimeapi.RuntimeServiceClient
 	img     runtimeapi.ImageServiceClient
+
+	// confDir is network.conf_dir; empty means <dir>/cni.
+	confDir string
+	// afterStop runs at cleanup once berthd has stopped, before the test
+	// directory is removed: whatever must not outlive the daemon (mounts,
+	// processes of its pods) is undone there.
+	afterStop []func()
 }
 
 // registryConfig points docker.io and every other name the tests use at
@@ -84,6 +91,9 @@ func newDaemon(t testing.TB, extraConfig string) *daemon {
 	d.writeConfig("", "", extraConfig)
 	t.Cleanup(func() {
 		d.stop()
+		for _, f := range d.afterStop {
+			f()
+		}
 		if t.Failed() {
 			if log, err := os.ReadFile(d.logPath); err == nil {
 				t.Logf("berthd log (last 4 KiB):\n%s", tail(log, 4096))
@@ -100,8 +110,12 @@ func newDaemon(t testing.TB, extraConfig string) *daemon {
 // tables, such as [registries."docker.io"]) at the end.
 func (d *daemon) writeConfig(top, image, extra string) {
 	d.t.Helper()
+	confDir := d.confDir
+	if confDir == "" {
+		confDir = filepath.Join(d.dir, "cni")
+	}
 	cfg := fmt.Sprintf("log_level = \"debug\"\n%s\n[image]\nauth_file = %q\n%s\n[network]\nconf_dir = %q\n%s",
-		top, filepath.Join(d.dir, "auth.json"), image, filepath.Join(d.dir, "cni"), extra)
+		top, filepath.Join(d.dir, "auth.json"), image, confDir, extra)
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
