@@ -12,15 +12,19 @@ import (
 // startBerthd starts berthd with its own root, state dir, socket and
 // config under dir. The returned runtime is non-nil once a process may
 // exist, so that the caller can stop it even when start fails.
-func startBerthd(ctx context.Context, bin, dir, registryURL string) (*runtimeUnderTest, error) {
+func startBerthd(ctx context.Context, bin, dir string, set berthdSettings) (*runtimeUnderTest, error) {
 	version, err := commandOutput(bin, "--version")
 	if err != nil {
 		return nil, fmt.Errorf("berthd --version: %w", err)
 	}
+	state := set.stateDir
+	if state == "" {
+		state = filepath.Join(dir, "state")
+	}
 	paths := struct{ root, state, socket, config, tmp string }{
 		root:   filepath.Join(dir, "root"),
-		state:  filepath.Join(dir, "state"),
-		socket: filepath.Join(dir, "state", "berth.sock"),
+		state:  state,
+		socket: filepath.Join(state, "berth.sock"),
 		config: filepath.Join(dir, "berth.toml"),
 		tmp:    filepath.Join(dir, "tmp"),
 	}
@@ -29,7 +33,7 @@ func startBerthd(ctx context.Context, bin, dir, registryURL string) (*runtimeUnd
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(paths.config, []byte(berthdConfig(dir, registryURL)), 0o644); err != nil {
+	if err := os.WriteFile(paths.config, []byte(berthdConfig(dir, set)), 0o644); err != nil {
 		return nil, err
 	}
 	r := &runtimeUnderTest{
@@ -37,6 +41,8 @@ func startBerthd(ctx context.Context, bin, dir, registryURL string) (*runtimeUnd
 		version:  version,
 		settings: "berthd: default settings (`image.max_concurrent_downloads = 4`), log level debug.",
 		dir:      dir,
+		stateDir: paths.state,
+		socket:   paths.socket,
 		logPath:  filepath.Join(dir, "berthd.log"),
 		leftovers: func() ([]string, error) {
 			img := filepath.Join(paths.root, "images")
@@ -48,23 +54,58 @@ func startBerthd(ctx context.Context, bin, dir, registryURL string) (*runtimeUnd
 	return r, r.start(ctx, bin, args, cleanEnv(paths.tmp), paths.socket)
 }
 
+// berthdSettings are what the sections set in berthd's config; zero
+// values keep every path inside the daemon's directory.
+type berthdSettings struct {
+	registryURL string
+	confDir     string   // network.conf_dir; empty: <dir>/cni/net.d
+	pluginDirs  []string // network.plugin_dirs; empty: <dir>/cni/bin
+	podCgroup   string   // runtime.pod_cgroup; empty: berthd's default
+	// stateDir is --state-dir; empty: <dir>/state. berthd puts each pod
+	// monitor's socket at <state>/shims/<64-hex pod id>/shim.sock, which
+	// must fit a unix socket address (107 bytes): a state dir of more than
+	// 25 bytes makes every RunPodSandbox fail.
+	stateDir string
+}
+
 // berthdConfig sends docker.io to the test registry and keeps every other
-// path berthd would touch (auth file, CNI configs) inside dir.
-func berthdConfig(dir, registryURL string) string {
+// path berthd would touch (auth file, CNI configs) inside dir. berthd stays
+// in the cgroups it is started in (daemon_cgroup = ""), as containerd does,
+// so that the benchmark leaves no daemon cgroup behind.
+func berthdConfig(dir string, set berthdSettings) string {
+	confDir := set.confDir
+	if confDir == "" {
+		confDir = filepath.Join(dir, "cni", "net.d")
+	}
+	plugins := set.pluginDirs
+	if len(plugins) == 0 {
+		plugins = []string{filepath.Join(dir, "cni", "bin")}
+	}
+	quoted := make([]string, len(plugins))
+	for i, p := range plugins {
+		quoted[i] = fmt.Sprintf("%q", p)
+	}
+	podCgroup := ""
+	if set.podCgroup != "" {
+		podCgroup = fmt.Sprintf("pod_cgroup = %q\n", set.podCgroup)
+	}
 	return fmt.Sprintf(`log_level = "debug"
 
+[runtime]
+daemon_cgroup = ""
+%s
 [image]
 auth_file = %q
 
 [network]
 conf_dir = %q
-plugin_dirs = [%q]
+plugin_dirs = [%s]
 
 [registries.%q]
 endpoint = %q
 mirrors = [%q]
-`, filepath.Join(dir, "auth.json"), filepath.Join(dir, "cni", "net.d"), filepath.Join(dir, "cni", "bin"),
-		benchRepoHost, registryURL, registryURL)
+`, podCgroup, filepath.Join(dir, "auth.json"), confDir, strings.Join(quoted, ", "),
+		benchRepoHost, set.registryURL, set.registryURL)
 }
 
 func commandOutput(bin string, args ...string) (string, error) {

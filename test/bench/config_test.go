@@ -14,7 +14,7 @@ import (
 func TestBerthdConfigIsValid(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default()
-	if err := config.Decode([]byte(berthdConfig(dir, "http://127.0.0.1:5000")), &cfg); err != nil {
+	if err := config.Decode([]byte(berthdConfig(dir, berthdSettings{registryURL: "http://127.0.0.1:5000"})), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -47,7 +47,7 @@ func TestContainerdConfig(t *testing.T) {
 		Metrics  struct{ Address string }
 		Plugins  map[string]map[string]any
 	}
-	if err := toml.Unmarshal([]byte(containerdConfig(dir, dir+"/state/containerd.sock", "http://127.0.0.1:5000")), &c); err != nil {
+	if err := toml.Unmarshal([]byte(containerdConfig(dir, dir+"/state/containerd.sock", containerdSettings{registryURL: "http://127.0.0.1:5000"})), &c); err != nil {
 		t.Fatal(err)
 	}
 	if c.Version != 2 {
@@ -83,6 +83,63 @@ func TestContainerdConfig(t *testing.T) {
 	eps, _ := hub["endpoint"].([]any)
 	if len(eps) != 1 || eps[0] != "http://127.0.0.1:5000" {
 		t.Errorf("docker.io mirror endpoints = %v", eps)
+	}
+}
+
+// The pod benchmark's berthd reads the shared CNI config and plugins, and
+// still keeps everything else inside its directory.
+func TestBerthdPodConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	set := berthdSettings{registryURL: "http://127.0.0.1:5000", confDir: "/tmp/x/cni/net.d", pluginDirs: []string{cniPluginDir}, podCgroup: "/berth-bench/berthd/pods"}
+	if err := config.Decode([]byte(berthdConfig(dir, set)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Network.ConfDir != set.confDir || len(cfg.Network.PluginDirs) != 1 || cfg.Network.PluginDirs[0] != cniPluginDir {
+		t.Errorf("network = %+v", cfg.Network)
+	}
+	if cfg.Runtime.PodCgroup != set.podCgroup || cfg.Runtime.DaemonCgroup != "" {
+		t.Errorf("runtime = %+v", cfg.Runtime)
+	}
+	if !strings.HasPrefix(cfg.Image.AuthFile, dir) {
+		t.Errorf("auth file %s is outside the benchmark's directory", cfg.Image.AuthFile)
+	}
+}
+
+// The pod benchmark's containerd runs pods: cgroups on, the pause image
+// from the test registry, the shared CNI config, runc's state inside dir.
+func TestContainerdPodConfig(t *testing.T) {
+	dir := "/tmp/berth-bench-x/containerd"
+	var c struct {
+		Plugins map[string]map[string]any
+	}
+	set := containerdSettings{registryURL: "http://127.0.0.1:5000", sandboxImage: "docker.io/berth/pause:latest",
+		cniBinDir: cniPluginDir, cniConfDir: "/tmp/berth-bench-x/cni/net.d", cgroups: true}
+	if err := toml.Unmarshal([]byte(containerdConfig(dir, dir+"/state/containerd.sock", set)), &c); err != nil {
+		t.Fatal(err)
+	}
+	cri := c.Plugins["io.containerd.grpc.v1.cri"]
+	if cri["sandbox_image"] != set.sandboxImage || cri["disable_cgroup"] != false || cri["systemd_cgroup"] != false ||
+		cri["netns_mounts_under_state_dir"] != true {
+		t.Errorf("cri = %v", cri)
+	}
+	cni, _ := cri["cni"].(map[string]any)
+	if cni["bin_dir"] != cniPluginDir || cni["conf_dir"] != set.cniConfDir {
+		t.Errorf("cni = %v", cni)
+	}
+	ctrd, _ := cri["containerd"].(map[string]any)
+	rts, _ := ctrd["runtimes"].(map[string]any)
+	runc, _ := rts["runc"].(map[string]any)
+	opts, _ := runc["options"].(map[string]any)
+	if ctrd["default_runtime_name"] != "runc" || ctrd["snapshotter"] != "overlayfs" || runc["runtime_type"] != "io.containerd.runc.v2" ||
+		opts["SystemdCgroup"] != false {
+		t.Errorf("containerd = %v", ctrd)
+	}
+	if root, _ := opts["Root"].(string); !strings.HasPrefix(root, dir+"/") {
+		t.Errorf("runc root %q outside %s", root, dir)
 	}
 }
 

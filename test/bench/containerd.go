@@ -16,7 +16,7 @@ import (
 // startContainerd starts containerd with root, state, sockets and temp
 // mounts under dir, so that it shares nothing with a containerd the
 // machine may run (/run/containerd, /var/lib/containerd stay untouched).
-func startContainerd(ctx context.Context, bin, dir, registryURL string) (*runtimeUnderTest, error) {
+func startContainerd(ctx context.Context, bin, dir string, set containerdSettings) (*runtimeUnderTest, error) {
 	version, err := commandOutput(bin, "--version")
 	if err != nil {
 		return nil, fmt.Errorf("containerd --version: %w", err)
@@ -30,7 +30,7 @@ func startContainerd(ctx context.Context, bin, dir, registryURL string) (*runtim
 	}
 	socket := filepath.Join(dir, "state", "containerd.sock")
 	cfg := filepath.Join(dir, "containerd.toml")
-	if err := os.WriteFile(cfg, []byte(containerdConfig(dir, socket, registryURL)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(containerdConfig(dir, socket, set)), 0o644); err != nil {
 		return nil, err
 	}
 	settings := "containerd: CRI plugin defaults (`max_concurrent_downloads = 3`, overlayfs snapshotter, " +
@@ -41,6 +41,8 @@ func startContainerd(ctx context.Context, bin, dir, registryURL string) (*runtim
 		version:  version,
 		settings: settings,
 		dir:      dir,
+		stateDir: filepath.Join(dir, "state"),
+		socket:   socket,
 		logPath:  filepath.Join(dir, "containerd.log"),
 		leftovers: func() ([]string, error) {
 			return nonEmpty(
@@ -57,14 +59,41 @@ func startContainerd(ctx context.Context, bin, dir, registryURL string) (*runtim
 	return r, r.start(ctx, bin, []string{"--config", cfg}, cleanEnv(tmp), socket)
 }
 
+// containerdSettings are what the sections set in containerd's config;
+// zero values are the pull section's: no pods ever run.
+type containerdSettings struct {
+	registryURL string
+	// sandboxImage is the pause image; empty names one that does not exist
+	// (it is pulled only when a pod runs).
+	sandboxImage string
+	// cniBinDir and cniConfDir; empty: directories of its own under dir.
+	cniBinDir, cniConfDir string
+	// cgroups lets the CRI plugin put containers in cgroups
+	// (disable_cgroup = false).
+	cgroups bool
+}
+
 // containerdConfig is a version 2 (containerd 1.6) config. Plugins that
 // would touch paths outside dir or probe the host (aufs loads a kernel
 // module, opt writes /opt/containerd) are disabled; the CRI plugin gets
-// the mirror, a sandbox image that only the test registry could serve (it
-// is pulled only when a pod runs, which never happens here) and CNI dirs
-// of its own. No debug, metrics or TCP listener is opened.
-func containerdConfig(dir, socket, registryURL string) string {
+// the mirror, a sandbox image that only the test registry serves, and CNI
+// dirs. runc's state (Root), network namespaces and everything else of
+// the runtime lives under dir; only the shims' sockets go to
+// /run/containerd/s, which containerd 1.6 does not let one move. No debug,
+// metrics or TCP listener is opened.
+func containerdConfig(dir, socket string, set containerdSettings) string {
 	cni := filepath.Join(dir, "cni")
+	sandbox := set.sandboxImage
+	if sandbox == "" {
+		sandbox = "docker.io/berth/pause:none"
+	}
+	binDir, confDir := set.cniBinDir, set.cniConfDir
+	if binDir == "" {
+		binDir = filepath.Join(cni, "bin")
+	}
+	if confDir == "" {
+		confDir = filepath.Join(cni, "net.d")
+	}
 	return fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -93,15 +122,23 @@ disabled_plugins = [
   address = ""
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "docker.io/berth/pause:none"
-  disable_cgroup = true
+  sandbox_image = %q
+  disable_cgroup = %t
+  systemd_cgroup = false
   disable_apparmor = true
   restrict_oom_score_adj = true
   disable_tcp_service = true
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = %q
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %q
     conf_dir = %q
@@ -109,8 +146,10 @@ disabled_plugins = [
     endpoint = [%q]
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), filepath.Join(dir, "tmp"),
 		socket, socket+".ttrpc",
-		filepath.Join(cni, "bin"), filepath.Join(cni, "net.d"),
-		benchRepoHost, registryURL)
+		sandbox, !set.cgroups,
+		filepath.Join(dir, "runc"),
+		binDir, confDir,
+		benchRepoHost, set.registryURL)
 }
 
 // hostFields matches the host= and url= fields of containerd's debug log

@@ -28,6 +28,8 @@ type runtimeUnderTest struct {
 	version  string
 	settings string // pull-relevant settings, for the notes under the table
 	dir      string // everything of this daemon lives below
+	stateDir string // runtime state (shim sockets, bundles, pods)
+	socket   string // the CRI socket
 	logPath  string
 
 	cmd    *exec.Cmd

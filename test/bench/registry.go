@@ -10,17 +10,33 @@ import (
 // sends it to the test registry, as on a node with a pull-through mirror.
 const benchRepoHost = "docker.io"
 
-// startRegistry serves only the measured image, on an ephemeral loopback
+// The pod benchmark's images: the container runs busybox, and containerd's
+// sandbox (pause) container runs the pause image, busybox sleeping.
+const (
+	podImage     = "busybox"
+	sandboxImage = "pause"
+)
+
+// startRegistry serves the named catalog images on an ephemeral loopback
 // port.
-func startRegistry(name string) (*testregistry.Registry, testregistry.ImageInfo, error) {
-	reg, err := testregistry.Start(testregistry.Options{Addr: "127.0.0.1:0", Images: []string{name}})
+func startRegistry(names []string) (*testregistry.Registry, error) {
+	reg, err := testregistry.Start(testregistry.Options{Addr: "127.0.0.1:0", Images: names})
 	if err != nil {
-		return nil, testregistry.ImageInfo{}, fmt.Errorf("test registry: %w", err)
+		return nil, fmt.Errorf("test registry: %w", err)
 	}
-	return reg, reg.Image(name), nil
+	return reg, nil
 }
 
 // imageRef is the name both runtimes pull: docker.io/<repo>:<tag>.
 func imageRef(img testregistry.ImageInfo) string {
 	return benchRepoHost + "/" + img.Repo + ":" + img.Tag
+}
+
+// logDirFor is where a section's daemon logs are copied; empty when logs
+// are not kept.
+func logDirFor(logDir, section string) string {
+	if logDir == "" {
+		return ""
+	}
+	return logDir + "/" + section
 }

@@ -172,6 +172,7 @@ var catalogSpecs = []catalogSpec{
 	{"hostile-symlink", "berth/hostile-symlink", "latest"},
 	{"uncompressed", "berth/uncompressed", "latest"},
 	{"other", "berth/busybox", "other"},
+	{"pause", "berth/pause", "latest"},
 }
 
 func readBusybox() ([]byte, error) {
@@ -187,6 +188,10 @@ func readBusybox() ([]byte, error) {
 	})
 	return busyboxData, busyboxErr
 }
+
+// pauseCmd is the command of the pause image: sleep as long as a 32-bit
+// seconds count allows, which is forever for a pod.
+var pauseCmd = []string{"/bin/sleep", "2147483647"}
 
 // Account database of every rootfs. berth (1000:1000) has supplementary
 // groups wheel (10) and extra (1001), so `id berth` inside a container prints
@@ -262,6 +267,7 @@ type imageSpec struct {
 	docker bool
 	plat   platform
 	user   string
+	cmd    []string // nil means ["sh"]
 	layers []layerSpec
 }
 
@@ -275,6 +281,10 @@ func makeImage(s imageSpec) (v1.Image, error) {
 	}
 	img := mutate.MediaType(empty.Image, manifestMT)
 	img = mutate.ConfigMediaType(img, configMT)
+	cmd := s.cmd
+	if cmd == nil {
+		cmd = []string{"sh"}
+	}
 	cfg := &v1.ConfigFile{
 		Architecture: s.plat.arch,
 		Variant:      s.plat.variant,
@@ -282,7 +292,7 @@ func makeImage(s imageSpec) (v1.Image, error) {
 		Created:      v1.Time{Time: epoch},
 		Config: v1.Config{
 			Env:  append([]string(nil), defaultEnv...),
-			Cmd:  []string{"sh"},
+			Cmd:  cmd,
 			User: s.user,
 		},
 		RootFS: v1.RootFS{Type: "layers"},
@@ -597,6 +607,10 @@ func buildCatalog() (*catalog, error) {
 			img, err = simple(false, "", layerSpec{baseRaw, "busybox rootfs (uncompressed)"})
 		case "other":
 			img, err = simple(false, "", layerSpec{otherL, "busybox rootfs, motd other"})
+		case "pause":
+			// A sandbox image for runtimes that run one process per pod
+			// (containerd's sandbox_image): the busybox base, sleeping.
+			img, err = makeImage(imageSpec{plat: native, cmd: pauseCmd, layers: []layerSpec{base}})
 		default:
 			err = fmt.Errorf("no recipe for %q", spec.name)
 		}

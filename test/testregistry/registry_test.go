@@ -227,8 +227,12 @@ func TestPullAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			wantCmd := []string{"sh"}
+			if n == "pause" {
+				wantCmd = pauseCmd
+			}
 			if cf.OS != "linux" || cf.Architecture != runtime.GOARCH || cf.Config.User != info.User ||
-				!reflect.DeepEqual(cf.Config.Cmd, []string{"sh"}) || !reflect.DeepEqual(cf.Config.Env, defaultEnv) {
+				!reflect.DeepEqual(cf.Config.Cmd, wantCmd) || !reflect.DeepEqual(cf.Config.Env, defaultEnv) {
 				t.Errorf("config %+v", cf)
 			}
 			if err := verifyImage(img); err != nil {
