@@ -42,6 +42,16 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 	modes := modesOf(cfg)
 	pod := *p
 
+	// The monitor needs nothing of what follows, and starting it takes as
+	// long as the network: it starts now, alongside, and is joined last.
+	monitor := s.launchShim(ctx, &pod)
+	u.add("monitor", func() error {
+		if r := monitor.wait(); r.err == nil {
+			return s.stopShim(&pod, r.client, r.pid)
+		}
+		return nil
+	})
+
 	// Namespaces: UTS goes with the network, as kubelet expects: a
 	// host-network pod sees the node's hostname.
 	var kinds []int
@@ -139,20 +149,12 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 		pod.OwnCgroup = true
 	}
 
-	// The monitor, last: it is the piece that outlives berthd.
-	client, pid, err := shim.Launch(ctx, shim.LaunchOptions{
-		Binary:     s.shimPath,
-		PodID:      pod.ID,
-		Dir:        pod.ShimDir,
-		CgroupPath: s.cfg.Runtime.ShimCgroup + "/" + pod.ID,
-		LogPath:    filepath.Join(pod.ShimDir, "shim.log"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pod monitor: %w", err)
+	r := monitor.wait()
+	if r.err != nil {
+		return nil, fmt.Errorf("pod monitor: %w", r.err)
 	}
-	u.add("monitor", func() error { return s.stopShim(&pod, client, pid) })
-	pod.ShimPID = pid
-	s.setShim(pod.ID, client)
+	pod.ShimPID = r.pid
+	s.setShim(pod.ID, r.client)
 
 	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_POD {
 		holder, err := s.startPIDHolder(&pod)
@@ -213,4 +215,38 @@ func unmountAll(path string) error {
 			return fmt.Errorf("unmount %s: %w", path, err)
 		}
 	}
+}
+
+// pendingShim is a monitor being started; wait returns the outcome, the
+// same on every call.
+type pendingShim struct {
+	done chan struct{}
+	res  launched
+}
+
+type launched struct {
+	client *shim.Client
+	pid    int
+	err    error
+}
+
+func (s *Server) launchShim(ctx context.Context, pod *store.Pod) *pendingShim {
+	p := &pendingShim{done: make(chan struct{})}
+	opts := shim.LaunchOptions{
+		Binary:     s.shimPath,
+		PodID:      pod.ID,
+		Dir:        pod.ShimDir,
+		CgroupPath: s.cfg.Runtime.ShimCgroup + "/" + pod.ID,
+		LogPath:    filepath.Join(pod.ShimDir, "shim.log"),
+	}
+	go func() {
+		defer close(p.done)
+		p.res.client, p.res.pid, p.res.err = shim.Launch(ctx, opts)
+	}()
+	return p
+}
+
+func (p *pendingShim) wait() launched {
+	<-p.done
+	return p.res
 }

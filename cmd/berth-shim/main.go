@@ -57,6 +57,7 @@ func main() {
 	dir := flag.String("dir", "", "the shim's state directory (absolute); the socket is DIR/"+api.SocketName)
 	logPath := flag.String("log", "", "file the shim's own messages are appended to (default: stderr)")
 	cgroup := flag.String("cgroup", "", "absolute cgroup path the shim moves itself into on every hierarchy")
+	readyFD := flag.Int("ready-fd", -1, "descriptor to write one byte to, then close, once the socket accepts calls")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", flag.Args())
@@ -68,7 +69,7 @@ func main() {
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("berth-shim[%d] pod %s: ", os.Getpid(), *pod))
-	if err := run(*pod, *dir, *cgroup); err != nil {
+	if err := run(*pod, *dir, *cgroup, *readyFD); err != nil {
 		log.Printf("fatal: %v", err)
 		os.Exit(1)
 	}
@@ -104,7 +105,7 @@ func setupStdio(logPath string) error {
 	return nil
 }
 
-func run(pod, dir, cgroupPath string) error {
+func run(pod, dir, cgroupPath string, readyFD int) error {
 	if pod == "" {
 		return errors.New("--pod is required")
 	}
@@ -185,6 +186,13 @@ func run(pod, dir, cgroupPath string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- rs.serve(l) }()
 	log.Printf("serving %s", sock)
+	if readyFD >= 0 {
+		// The launcher blocks on this pipe instead of polling for the
+		// socket: it learns the shim is ready the moment it is.
+		ready := os.NewFile(uintptr(readyFD), "ready")
+		ready.Write([]byte{1})
+		ready.Close()
+	}
 
 	select {
 	case <-done:

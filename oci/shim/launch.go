@@ -89,25 +89,53 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 		return nil, 0, fmt.Errorf("shim: log_path: %w", err)
 	}
 	logStart, _ := logf.Seek(0, io.SeekEnd)
-	cmd := exec.Command(o.Binary, "--pod", o.PodID, "--dir", o.Dir, "--log", o.LogPath, "--cgroup", o.CgroupPath)
+	// The shim writes a byte on this pipe once its socket accepts calls, so
+	// the wait below ends the moment it is ready rather than at a poll.
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return nil, 0, fmt.Errorf("shim: %w", err)
+	}
+	cmd := exec.Command(o.Binary, "--pod", o.PodID, "--dir", o.Dir, "--log", o.LogPath, "--cgroup", o.CgroupPath, "--ready-fd", "3")
 	cmd.Dir = "/"
 	cmd.Env = shimEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	logf.Close()
+	readyW.Close()
 	if err != nil {
+		readyR.Close()
 		return nil, 0, fmt.Errorf("shim: start %s: %w", o.Binary, err)
 	}
 	pid := cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		var b [1]byte
+		if n, _ := readyR.Read(b[:]); n == 1 {
+			close(ready)
+		}
+		readyR.Close()
+	}()
 
 	fail := func(err error) (*Client, int, error) {
 		cmd.Process.Kill()
 		return nil, 0, fmt.Errorf("shim: pod %s: %w%s", o.PodID, err, logTail(o.LogPath, logStart))
 	}
-	for delay := time.Millisecond; ; {
+	select {
+	case <-ready:
+	case err := <-exited:
+		if err == nil {
+			err = errors.New("exited with status 0")
+		}
+		return nil, 0, fmt.Errorf("shim: pod %s: shim exited before it answered: %v%s", o.PodID, err, logTail(o.LogPath, logStart))
+	case <-ctx.Done():
+		return fail(fmt.Errorf("shim did not answer: %w", ctx.Err()))
+	}
+	for delay := time.Duration(0); ; {
 		select {
 		case err := <-exited:
 			if err == nil {
@@ -119,7 +147,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 		case <-time.After(delay):
 		}
 		if _, err := os.Stat(sock); err != nil {
-			delay = min(2*delay, 20*time.Millisecond)
+			delay = min(max(2*delay, time.Millisecond), 20*time.Millisecond)
 			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -135,7 +163,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 		if !errors.Is(err, ErrShimGone) {
 			return fail(err)
 		}
-		delay = min(2*delay, 20*time.Millisecond)
+		delay = min(max(2*delay, time.Millisecond), 20*time.Millisecond)
 	}
 }
 
