@@ -20,7 +20,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: s.containerStatus(c)}
 	if req.GetVerbose() {
-		info, err := json.Marshal(map[string]any{"pid": c.Pid, "bundle": c.Bundle, "rootfs": c.Rootfs, "podId": c.PodID, "layers": c.Layers})
+		info, err := json.Marshal(map[string]any{"pid": c.Pid, "bundle": c.Bundle, "rootfs": c.Rootfs, "podId": c.PodID, "layers": c.Layers, "apparmorProfile": c.AppArmor, "processLabel": c.ProcessLabel})
 		if err != nil {
 			return nil, err
 		}
