@@ -66,7 +66,7 @@ func (c *container) state() api.ContainerState {
 	return c.st
 }
 
-// record writes st durably, then makes it the container's state.
+// record writes st (see api.WriteState), then makes it the container's state.
 func (c *container) record(update func(st *api.ContainerState)) api.ContainerState {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -60,17 +60,24 @@ func Run(cfg config.Config, opts Options) error {
 			return fmt.Errorf("runtime.daemon_cgroup: %w", err)
 		}
 	}
-	db, err := store.Open(filepath.Join(cfg.Root, "berth.db"), append(images.Buckets, podstore.Buckets...)...)
+	db, err := store.Open(filepath.Join(cfg.Root, "berth.db"), images.Buckets...)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	// Pods and containers are runtime state: they end with the node, so
+	// their records live under state_dir, unsynced (see OpenVolatile).
+	podDB, err := store.OpenVolatile(filepath.Join(cfg.StateDir, "pods.db"), podstore.Buckets...)
+	if err != nil {
+		return err
+	}
+	defer podDB.Close()
 
 	imgs, err := images.New(cfg.Root, db, cfg, logrus.WithField("component", "images"))
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
-	pods, err := podstore.Open(db)
+	pods, err := podstore.Open(podDB)
 	if err != nil {
 		return fmt.Errorf("pod store: %w", err)
 	}

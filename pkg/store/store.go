@@ -25,7 +25,20 @@ type Store struct {
 // process opening the same file waits at most a second, then fails, which
 // keeps two daemons off one root.
 func Open(path string, buckets ...string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	return open(path, false, buckets)
+}
+
+// OpenVolatile opens a store whose commits are not synced to disk: each
+// stays atomic against a crash of the process (the page cache keeps what
+// was written, in order) but not against a power loss. It suits state
+// that a power loss ends anyway, such as running pods, and saves a disk
+// sync on every change.
+func OpenVolatile(path string, buckets ...string) (*Store, error) {
+	return open(path, true, buckets)
+}
+
+func open(path string, noSync bool, buckets []string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: noSync})
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}

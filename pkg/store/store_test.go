@@ -74,3 +74,24 @@ func TestSecondOpenFails(t *testing.T) {
 		t.Fatal("a second open of a held store succeeded")
 	}
 }
+
+func TestVolatileStoreKeepsCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pods.db")
+	s, err := OpenVolatile(path, "things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.Put("things", "a", rec{"a", 1}) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = OpenVolatile(path, "things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got rec
+	if err := s.View(func(tx *Tx) error { return tx.Get("things", "a", &got) }); err != nil || got.N != 1 {
+		t.Fatalf("commit lost: %+v %v", got, err)
+	}
+}

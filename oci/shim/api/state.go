@@ -31,10 +31,13 @@ func ReadState(dir, id string) (ContainerState, error) {
 	return st, nil
 }
 
-// WriteState records st durably and atomically: a reader sees either the
-// previous record or this one, also after a crash or power loss (temporary
-// file, fsync, rename, fsync of the directory).
+// WriteState records st atomically: a reader sees either the previous
+// record or this one, also after the shim is killed (temporary file,
+// rename). The final record of a stopped container is also synced to disk;
+// the created and running records are not, since a power loss ends the
+// container with them, and the sync would sit on every container start.
 func WriteState(dir string, st ContainerState) error {
+	durable := st.Status == StatusStopped
 	if err := ValidateID(st.ID); err != nil {
 		return err
 	}
@@ -52,7 +55,7 @@ func WriteState(dir string, st ContainerState) error {
 	}
 	name := tmp.Name()
 	_, err = tmp.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -64,6 +67,9 @@ func WriteState(dir string, st ContainerState) error {
 	if err != nil {
 		os.Remove(name)
 		return fmt.Errorf("shim: record state of %s: %w", st.ID, err)
+	}
+	if !durable {
+		return nil
 	}
 	if d, err := os.Open(cdir); err == nil {
 		err = d.Sync()
