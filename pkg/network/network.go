@@ -348,7 +348,7 @@ func (m *Manager) Setup(ctx context.Context, pod PodNetwork) (*Result, error) {
 		return nil, fmt.Errorf("network: pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	rt := runtimeConf(pod, pod.NetNS)
-	res, err := m.cni.AddNetworkList(ctx, s.list, rt)
+	res, err := m.cni.AddNetworkList(ctx, pluginsFor(s.list, pod), rt)
 	if err != nil {
 		err = fmt.Errorf("network: CNI ADD of pod %s/%s to %q: %w", pod.Namespace, pod.Name, s.list.Name, err)
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
