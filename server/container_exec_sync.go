@@ -10,27 +10,15 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/oci/shim"
-	"github.com/berth-runtime/berth/server/store"
 )
 
 // ExecSync runs a command in a running container and returns its output.
 // Each stream keeps at most exec_output_limit bytes; what was cut is said
 // at the end of stderr, since the CRI response has no field for it.
 func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	c, err := s.refreshContainer(ctx, req.GetContainerId())
+	c, client, err := s.runningContainer(ctx, req.GetContainerId())
 	if err != nil {
 		return nil, err
-	}
-	if c.State != store.ContainerRunning {
-		return nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is not running", c.ID)
-	}
-	pod, err := s.store.Pod(c.PodID)
-	if err != nil {
-		return nil, err
-	}
-	client, err := s.shimFor(pod)
-	if err != nil {
-		return nil, shimError(err)
 	}
 	timeout := time.Duration(req.GetTimeout()) * time.Second
 	res, err := client.ExecSync(ctx, shim.ExecSyncRequest{

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/berth-runtime/berth/oci/shim"
 	"github.com/berth-runtime/berth/server/store"
 )
@@ -83,4 +86,25 @@ func applyState(r *store.Container, st shim.ContainerState) {
 	default:
 		r.Reason = "Error"
 	}
+}
+
+// runningContainer returns a running container, current per its monitor,
+// and the monitor's client; anything else is FailedPrecondition.
+func (s *Server) runningContainer(ctx context.Context, id string) (*store.Container, *shim.Client, error) {
+	c, err := s.refreshContainer(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.State != store.ContainerRunning {
+		return nil, nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is not running", c.ID)
+	}
+	pod, err := s.store.Pod(c.PodID)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := s.shimFor(pod)
+	if err != nil {
+		return nil, nil, shimError(err)
+	}
+	return c, client, nil
 }

@@ -1,8 +1,8 @@
 package netns
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/moby/sys/mountinfo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,52 +50,18 @@ func EnsureSharedMount(dir string) error {
 // mountPropagation looks dir up in /proc/self/mountinfo and reports whether
 // it is a mount point and whether the topmost mount there is shared.
 func mountPropagation(dir string) (found, shared bool, err error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
 	if err != nil {
-		return false, false, fmt.Errorf("netns: %w", err)
+		return false, false, fmt.Errorf("netns: read mountinfo: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 7 || unescapeMountinfo(fields[4]) != dir {
-			continue
-		}
-		// Later lines are mounted on top of earlier ones; the last wins.
+	// Later entries are mounted on top of earlier ones; the last wins.
+	for _, m := range mounts {
 		found, shared = true, false
-		for _, opt := range fields[6:] {
-			if opt == "-" {
-				break
-			}
+		for _, opt := range strings.Fields(m.Optional) {
 			if strings.HasPrefix(opt, "shared:") {
 				shared = true
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return false, false, fmt.Errorf("netns: read mountinfo: %w", err)
-	}
 	return found, shared, nil
 }
-
-// unescapeMountinfo undoes the octal escapes (\040 for space and the like)
-// the kernel uses in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }

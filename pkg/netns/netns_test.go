@@ -1,8 +1,8 @@
 package netns
 
 import (
-	"bufio"
 	"errors"
+	"github.com/moby/sys/mountinfo"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,19 +33,11 @@ func inode(t *testing.T, path string) uint64 {
 // mountedAt reports whether /proc/self/mountinfo lists a mount on path.
 func mountedAt(t *testing.T, path string) bool {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == path {
-			return true
-		}
-	}
-	return false
+	return len(mounts) > 0
 }
 
 func pinned(t *testing.T, kind int) string {
