@@ -308,8 +308,38 @@ func (s *Service) lease(keys ...string) func() {
 // them, even if their image is removed; the returned func lets them go.
 func (s *Service) Hold(chainIDs ...string) func() { return s.lease(chainIDs...) }
 
-// Collect deletes content that no image and no holder uses any more.
-func (s *Service) Collect() { s.collect() }
+// Release lets layers held by Hold go, and deletes them at once if no image
+// uses them any more (their image was removed while a container used
+// them). Layers that images still use cost no disk walk here.
+func (s *Service) Release(release func(), chainIDs ...string) {
+	release()
+	s.mu.RLock()
+	orphaned := false
+	for _, c := range chainIDs {
+		if !s.layerUsedLocked(c) {
+			orphaned = true
+			break
+		}
+	}
+	s.mu.RUnlock()
+	if orphaned {
+		s.collect()
+	}
+}
+
+func (s *Service) layerUsedLocked(chain string) bool {
+	if s.leases[chain] > 0 {
+		return true
+	}
+	for _, img := range s.images {
+		for _, l := range img.Layers {
+			if l.ChainID == chain {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // collect deletes blobs and layers that no image names and no pull holds.
 // Each victim is moved out of place while mu is held, so a pull that leases

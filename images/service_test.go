@@ -199,3 +199,30 @@ func TestChainIDs(t *testing.T) {
 		t.Fatalf("chain IDs %v", got)
 	}
 }
+
+// A container's layers outlive the removal of its image, and go when the
+// container lets them go.
+func TestHeldLayersOutliveTheirImage(t *testing.T) {
+	reg := startReg(t)
+	s := newTestService(t, reg)
+	img, err := s.Pull(context.Background(), "busybox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chains := img.ChainIDs()
+	release := s.Hold(chains...)
+	if err := s.Remove(img.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chains {
+		if !s.hasLayer(c) {
+			t.Fatalf("held layer %s collected with its image", c)
+		}
+	}
+	s.Release(release, chains...)
+	for _, c := range chains {
+		if s.hasLayer(c) {
+			t.Fatalf("layer %s kept after its last holder let go", c)
+		}
+	}
+}

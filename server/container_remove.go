@@ -54,8 +54,7 @@ func (s *Server) removeContainer(ctx context.Context, c *store.Container) error 
 	if err := s.store.DeleteContainer(c.ID); err != nil {
 		return err
 	}
-	s.releaseContainer(c.ID)
+	s.releaseContainer(c.ID, c.Layers)
 	releaseSELinux(c.ProcessLabel)
-	s.images.Collect()
 	return nil
 }

@@ -81,12 +81,14 @@ func (s *Server) holdContainer(id string, release func()) {
 	s.holdsMu.Unlock()
 }
 
-func (s *Server) releaseContainer(id string) {
+// releaseContainer lets the container's image layers go; the image store
+// deletes them if no image uses them any more.
+func (s *Server) releaseContainer(id string, layers []string) {
 	s.holdsMu.Lock()
 	release := s.holds[id]
 	delete(s.holds, id)
 	s.holdsMu.Unlock()
 	if release != nil {
-		release()
+		s.images.Release(release, layers...)
 	}
 }
