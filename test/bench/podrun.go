@@ -13,6 +13,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/test/testnet"
 	"github.com/berth-runtime/berth/test/testregistry"
 )
 
@@ -80,14 +81,12 @@ func runPods(ctx context.Context, o options, berthdBin, dir string, reg *testreg
 	// Registered in the reverse of the order they run in: pods first
 	// (through the daemons), then the daemons, stray shims, cgroups, the
 	// runtime's files outside dir, and the network last.
-	netw, err := setupTestNetwork(filepath.Join(dir, "cni"))
-	if netw != nil {
-		c.add("test network", func() error { return netw.cleanup(everIDs()) })
-	}
+	netw, err := setupPodNetwork(filepath.Join(dir, "cni"))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "bench: pod network %s: bridge %s, subnet %s\n", netw.name, netw.bridge, netw.subnet)
+	c.add("test network", func() error { return netw.close(everIDs()) })
+	fmt.Fprintf(os.Stderr, "bench: pod network %s: bridge %s, subnet %s\n", netw.Name, netw.Bridge, netw.Subnet)
 
 	runDirBefore := map[string]bool{}
 	for _, d := range []string{"/run/containerd", containerdShimSockets} {
@@ -145,7 +144,7 @@ func runPods(ctx context.Context, o options, berthdBin, dir string, reg *testreg
 	// berthd's state dir must be short (see berthdSettings.stateDir), so
 	// it cannot be under the temp dir; it goes, with whatever is mounted
 	// below it, once berthd has stopped.
-	state := "/run/berth-bench-" + randomHex(3)
+	state := "/run/berth-bench-" + testnet.RandHex(3)
 	if err := os.Mkdir(state, 0o711); err != nil {
 		return err
 	}
@@ -158,7 +157,7 @@ func runPods(ctx context.Context, o options, berthdBin, dir string, reg *testreg
 	b, err := startBerthd(ctx, berthdBin, filepath.Join(dir, "berthd"), berthdSettings{
 		stateDir:    state,
 		registryURL: reg.URL(),
-		confDir:     netw.confDir,
+		confDir:     netw.ConfDir,
 		pluginDirs:  []string{cniPluginDir},
 		podCgroup:   benchCgroup + "/berthd/pods",
 	})
@@ -174,7 +173,7 @@ func runPods(ctx context.Context, o options, berthdBin, dir string, reg *testreg
 		registryURL:  reg.URL(),
 		sandboxImage: imageRef(pause),
 		cniBinDir:    cniPluginDir,
-		cniConfDir:   netw.confDir,
+		cniConfDir:   netw.ConfDir,
 		cgroups:      true,
 	})
 	if cdr != nil {
@@ -308,7 +307,7 @@ func runPods(ctx context.Context, o options, berthdBin, dir string, reg *testreg
 		Options:     o.pods,
 		Image:       busybox,
 		Pause:       pause,
-		Subnet:      netw.subnet.String(),
+		Subnet:      netw.Subnet.String(),
 		Results:     []*podResult{results[bd.name], results[cd.name]},
 		ServerSeq:   serverSide,
 		ServerBurst: burstServer,
@@ -328,7 +327,7 @@ func runPods(ctx context.Context, o options, berthdBin, dir string, reg *testreg
 // bridgePortsSettled counts the veths on the test bridge once they stop
 // disappearing: the kernel frees a removed pod's network namespace, and so
 // its veth, in the background.
-func (n *testNetwork) bridgePortsSettled() int {
+func (n *podNetwork) bridgePortsSettled() int {
 	deadline := time.Now().Add(goneTimeout)
 	for {
 		p := n.bridgePorts()

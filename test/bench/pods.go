@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/cgroups"
+	"github.com/berth-runtime/berth/test/testnet"
 )
 
 type podOptions struct {
@@ -44,7 +45,7 @@ type podRuntime struct {
 	imageRef   string // the container image as PullImage answered (image ID)
 	userImage  string // the name the image was pulled by
 	seccomp    *runtimeapi.SecurityProfile
-	net        *testNetwork
+	net        *podNetwork
 
 	mu       sync.Mutex
 	next     int
@@ -85,7 +86,7 @@ func (r *podRuntime) newPod() (*benchPod, error) {
 	n := r.next
 	r.mu.Unlock()
 	name := fmt.Sprintf("bench-%d", n)
-	uid := randomHex(16)
+	uid := testnet.RandHex(16)
 	logDir := filepath.Join(r.dir, "pod-logs", "berth-bench_"+name+"_"+uid)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
@@ -299,7 +300,7 @@ func (r *podRuntime) checkGone(ctx context.Context, p *benchPod) {
 				left = append(left, fmt.Sprintf("cgroups left below %s: %s", cg, strings.Join(t.Children, ", ")))
 			}
 		}
-		if ls := r.net.leasesOf(p.id); len(ls) > 0 {
+		if ls := r.net.LeasesOf(p.id); len(ls) > 0 {
 			left = append(left, fmt.Sprintf("IP lease %s not released", strings.Join(ls, ", ")))
 		}
 		if ms := mountsNaming(p.id, p.ctr); len(ms) > 0 {

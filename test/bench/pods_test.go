@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-runtime/berth/test/testnet"
 	"github.com/berth-runtime/berth/test/testregistry"
 )
 
@@ -92,35 +95,16 @@ func TestCgroupMounts(t *testing.T) {
 	}
 }
 
-func TestNftListingEmpty(t *testing.T) {
-	empty := "table ip nat {\n\tchain PREROUTING {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t}\n}\n"
-	if !nftListingEmpty(empty) {
-		t.Error("empty table seen as holding rules")
-	}
-	if nftListingEmpty(strings.Replace(empty, "\t}\n}", "\t\tcounter jump CNI-HOSTPORT-DNAT\n\t}\n}", 1)) {
-		t.Error("table with a rule seen as empty")
-	}
-}
-
-func TestNewChainsAndSplitQuoted(t *testing.T) {
-	listing := "-P PREROUTING ACCEPT\n-N CNI-HOSTPORT-DNAT\n-N CNI-HOSTPORT-SETMARK\n-N OTHER\n-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
-	if got := strings.Join(newChains(listing, "CNI-HOSTPORT-"), ","); got != "CNI-HOSTPORT-DNAT,CNI-HOSTPORT-SETMARK" {
-		t.Errorf("newChains = %s", got)
-	}
-	got := splitQuoted(`POSTROUTING -m comment --comment "name: \"bench\" id: \"x\"" -j CNI-abc`)
-	want := []string{"POSTROUTING", "-m", "comment", "--comment", `name: "bench" id: "x"`, "-j", "CNI-abc"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("splitQuoted = %q", got)
-	}
-}
-
 // The conflist is valid JSON with the plugins and settings both runtimes
 // must see: no masquerade, leases under the benchmark's directory, portmap
 // without SNAT, loopback.
 func TestConflist(t *testing.T) {
 	_, subnet, _ := net.ParseCIDR("10.99.42.0/24")
-	n := &testNetwork{name: "berth-bench-abc", bridge: "bbenchabc", subnet: subnet, dataDir: "/tmp/x/ipam"}
-	b, err := n.conflist()
+	n := &testnet.Env{Name: "berth-bench-abc", Bridge: "bbenchabc", Subnet: subnet, DataDir: "/tmp/x/ipam", ConfDir: t.TempDir()}
+	if err := writePodConf(n); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(n.ConfDir, podConfFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +116,12 @@ func TestConflist(t *testing.T) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != n.name || c.CNIVersion == "" || len(c.Plugins) != 3 {
+	if c.Name != n.Name || c.CNIVersion == "" || len(c.Plugins) != 3 {
 		t.Fatalf("conflist = %s", b)
 	}
 	br, pm, lo := c.Plugins[0], c.Plugins[1], c.Plugins[2]
 	ipam, _ := br["ipam"].(map[string]any)
-	if br["type"] != "bridge" || br["bridge"] != n.bridge || br["ipMasq"] != false || ipam["type"] != "host-local" || ipam["dataDir"] != n.dataDir {
+	if br["type"] != "bridge" || br["bridge"] != n.Bridge || br["ipMasq"] != false || ipam["type"] != "host-local" || ipam["dataDir"] != n.DataDir {
 		t.Errorf("bridge = %v", br)
 	}
 	if !strings.Contains(string(b), `"subnet": "10.99.42.0/24"`) {
@@ -146,8 +130,8 @@ func TestConflist(t *testing.T) {
 	if pm["type"] != "portmap" || pm["snat"] != false || lo["type"] != "loopback" {
 		t.Errorf("portmap %v, loopback %v", pm, lo)
 	}
-	if len(n.bridge) > 15 {
-		t.Errorf("bridge name %q longer than IFNAMSIZ-1", n.bridge)
+	if br["hairpinMode"] != true || !strings.Contains(string(b), `"dst": "0.0.0.0/0"`) {
+		t.Errorf("bridge without hairpin mode or default route: %s", b)
 	}
 }
 

@@ -1,21 +1,26 @@
-// Package testnet gives a test its own CNI network on the node: a bridge, a
-// /24 out of 10.99.0.0/16 no address or route on the host uses, a conf dir,
-// host-local leases and a libcni cache under the test's temp dir. It
-// confines the test's traffic and undoes everything the plugins leave
-// behind, so that tests can run on a machine that also serves other work:
+// Package testnet gives a test, or the benchmark, its own CNI network on
+// the node: a bridge, a /24 out of 10.99.0.0/16 that no address, route or
+// iptables rule on the host uses, a conf dir, host-local leases and a libcni
+// cache in a directory of its own. It confines the network's traffic and
+// undoes everything the plugins leave behind, so that it can run on a
+// machine that also serves other work:
 //
 //   - a FORWARD rule drops whatever the pod subnet sends outside itself,
 //     for as long as the network exists;
 //   - configs never masquerade (bridge ipMasq false, portmap snat false);
-//   - at cleanup the bridge goes, and so do the portmap chains and rules
-//     naming the test's pods (AddID), the CNI-HOSTPORT-* chains and the nft
-//     tables iptables-nft created if they were not there before, and
-//     net.ipv4.ip_forward gets its old value back.
+//   - Close removes the bridge, the portmap chains and rules naming the
+//     pods (AddID), the CNI-HOSTPORT-* chains and the nft tables
+//     iptables-nft created if they were not there before, and gives
+//     net.ipv4.ip_forward its old value back.
+//
+// Setup and Close need no testing.TB; New wraps them for a test.
 package testnet
 
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand"
 	"net"
@@ -40,9 +45,31 @@ const PortmapConf = `{"type": "portmap", "capabilities": {"portMappings": true},
 // LoopbackConf brings lo up in the pod.
 const LoopbackConf = `{"type": "loopback"}`
 
-// Env is one test's private network.
+// ErrUnavailable marks Setup errors that come from the node rather than
+// from the network: no root, a plugin or tool missing. New skips the test
+// on them instead of failing it.
+var ErrUnavailable = errors.New("the node cannot host a test network")
+
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnavailable, fmt.Sprintf(format, args...))
+}
+
+// Options tells Setup where and under what names to make the network.
+type Options struct {
+	// Dir holds net.d, ipam and cache. Empty: a new temporary directory,
+	// which Close removes.
+	Dir string
+	// NamePrefix starts the CNI network name, six random hex digits end
+	// it; empty: "berth-test-".
+	NamePrefix string
+	// BridgePrefix starts the bridge's name, six random hex digits end it;
+	// empty: "berthbr". An interface name has at most 15 bytes.
+	BridgePrefix string
+}
+
+// Env is one private network.
 type Env struct {
-	t        testing.TB
+	t        testing.TB // set by New, for WriteConf and WriteConflist
 	Bridge   string     // the bridge interface on the node
 	Subnet   *net.IPNet // the pod subnet, a /24
 	Name     string     // the CNI network name; WriteConf uses its current value
@@ -50,15 +77,36 @@ type Env struct {
 	DataDir  string     // host-local leases
 	CacheDir string     // libcni's cache, for callers that run libcni themselves
 
-	mu  sync.Mutex
-	ids []string // container or pod IDs given to CNI, for finding leftover rules
+	// Hairpin sets the bridge's hairpinMode in the configs written from
+	// now on, so that a pod reaches itself through its own hostPort.
+	Hairpin bool
+	// DefaultRoute gives pods a default route through the bridge in the
+	// configs written from now on, as runtimes' stock configs do; the
+	// FORWARD rule still keeps the traffic inside the subnet.
+	DefaultRoute bool
+
+	mu     sync.Mutex
+	ids    []string // container or pod IDs given to CNI, for finding leftover rules
+	closed bool
+
+	// What the host looked like before, so that Close removes only what
+	// the network made.
+	removeDir      string // the temporary Dir Setup made
+	dropRule       []string
+	tablesBefore   map[[2]string]bool
+	hostportBefore map[string]bool
+	forwardBefore  string
 }
+
+// nftTables are the tables iptables-nft makes on first use; portmap
+// touches the IPv6 nat table even for an IPv4-only pod.
+var nftTables = [][2]string{{"ip", "nat"}, {"ip6", "nat"}, {"ip", "filter"}}
 
 // Run runs a command and returns its combined output; the error quotes it.
 func Run(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
 }
@@ -70,117 +118,162 @@ func RandHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// pickSubnet finds a 10.99.x.0/24 that no address or route on the host uses.
-func pickSubnet(t testing.TB) *net.IPNet {
-	addrs, _ := Run("ip", "-o", "addr", "show")
-	routes, _ := Run("ip", "route", "show", "table", "all")
-	for _, x := range mrand.Perm(250) {
-		prefix := fmt.Sprintf("10.99.%d.", x+3)
-		if !strings.Contains(addrs, prefix) && !strings.Contains(routes, prefix) {
-			_, n, _ := net.ParseCIDR(prefix + "0/24")
-			return n
-		}
-	}
-	t.Fatal("no free 10.99.x.0/24")
-	return nil
-}
-
-// haveNft tells whether nft is there to remove the tables iptables-nft
-// creates; without it (iptables recommends nftables, not depends on it)
-// those empty tables are left behind.
-func haveNft() bool {
-	_, err := exec.LookPath("nft")
-	return err == nil
-}
-
-func tableExists(family, table string) bool {
-	if !haveNft() {
-		return true // unknown: treat as pre-existing, never delete
-	}
-	_, err := Run("nft", "list", "table", family, table)
-	return err == nil
-}
-
-func readSysctl(path string) string {
-	b, _ := os.ReadFile(path)
-	return strings.TrimSpace(string(b))
-}
-
-// New prepares a test network and registers its full cleanup, which also
-// runs when the test fails half way. It skips the test when the node lacks
-// root, the plugins or the tools.
-func New(t testing.TB) *Env {
-	t.Helper()
+// Setup makes a network: it checks the node, records what the host looks
+// like, picks a subnet and inserts the FORWARD rule. The bridge appears
+// with the first pod. On error it has undone what it did; otherwise the
+// caller must Close the network, also when its own work fails half way.
+func Setup(o Options) (*Env, error) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		return nil, unavailable("needs root")
 	}
 	for _, p := range []string{"bridge", "host-local", "portmap", "loopback"} {
 		if _, err := os.Stat(filepath.Join(PluginDir, p)); err != nil {
-			t.Skipf("CNI plugin %s not installed in %s (apt-get install containernetworking-plugins)", p, PluginDir)
+			return nil, unavailable("CNI plugin %s not installed in %s (apt-get install containernetworking-plugins)", p, PluginDir)
 		}
 	}
 	for _, tool := range []string{"ip", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			return nil, unavailable("%s not installed", tool)
 		}
 	}
-	dir := t.TempDir()
+	if o.NamePrefix == "" {
+		o.NamePrefix = "berth-test-"
+	}
+	if o.BridgePrefix == "" {
+		o.BridgePrefix = "berthbr"
+	}
 	suffix := RandHex(3)
-	e := &Env{
-		t:        t,
-		Bridge:   "berthbr" + suffix,
-		Subnet:   pickSubnet(t),
-		Name:     "berth-test-" + suffix,
-		ConfDir:  filepath.Join(dir, "net.d"),
-		DataDir:  filepath.Join(dir, "ipam"),
-		CacheDir: filepath.Join(dir, "cache"),
+	bridge := o.BridgePrefix + suffix
+	if len(bridge) > 15 {
+		return nil, fmt.Errorf("bridge name %q longer than 15 bytes", bridge)
+	}
+	e := &Env{Bridge: bridge, Name: o.NamePrefix + suffix}
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "berth-testnet-")
+		if err != nil {
+			return nil, err
+		}
+		dir, e.removeDir = d, d
+	}
+	e.ConfDir = filepath.Join(dir, "net.d")
+	e.DataDir = filepath.Join(dir, "ipam")
+	e.CacheDir = filepath.Join(dir, "cache")
+
+	// Recorded before anything below lists iptables, which may make the
+	// tables; listing the nat table only if it exists, for the same reason.
+	e.tablesBefore = map[[2]string]bool{}
+	for _, tb := range nftTables {
+		e.tablesBefore[tb] = tableExists(tb[0], tb[1])
+	}
+	e.hostportBefore = map[string]bool{}
+	if e.tablesBefore[[2]string{"ip", "nat"}] {
+		out, _ := Run("iptables", "-t", "nat", "-S")
+		for _, c := range newChains(out, "CNI-HOSTPORT-") {
+			e.hostportBefore[c] = true
+		}
+	}
+	e.forwardBefore = readSysctl("/proc/sys/net/ipv4/ip_forward")
+
+	fail := func(err error) (*Env, error) {
+		return nil, errors.Join(err, e.Close())
 	}
 	if err := os.MkdirAll(e.ConfDir, 0o755); err != nil {
+		return fail(err)
+	}
+	subnet, err := pickSubnet()
+	if err != nil {
+		return fail(err)
+	}
+	e.Subnet = subnet
+
+	// Nothing from the pod subnet may leave it through this host.
+	s := subnet.String()
+	drop := []string{"FORWARD", "-s", s, "!", "-d", s, "-j", "DROP"}
+	if _, err := Run("iptables", append([]string{"-I"}, drop...)...); err != nil {
+		return fail(err)
+	}
+	e.dropRule = drop
+	return e, nil
+}
+
+// New prepares a test network and registers Close as a cleanup, which
+// also runs when the test fails half way. It skips the test when the node
+// lacks root, the plugins or the tools.
+func New(t testing.TB) *Env {
+	t.Helper()
+	e, err := Setup(Options{Dir: t.TempDir()})
+	if errors.Is(err, ErrUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-
-	// What existed before, so that cleanup removes only what the test made.
-	// iptables-nft makes these tables on first use, and portmap touches the
-	// IPv6 nat table even for an IPv4-only pod.
-	tables := [][2]string{{"ip", "nat"}, {"ip6", "nat"}, {"ip", "filter"}}
-	tablesBefore := map[[2]string]bool{}
-	for _, tb := range tables {
-		tablesBefore[tb] = tableExists(tb[0], tb[1])
-	}
-	hostportBefore := map[string]bool{}
-	if tablesBefore[[2]string{"ip", "nat"}] {
-		out, _ := Run("iptables", "-t", "nat", "-S")
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], "CNI-HOSTPORT-") {
-				hostportBefore[f[1]] = true
-			}
-		}
-	}
-	forwardBefore := readSysctl("/proc/sys/net/ipv4/ip_forward")
-
-	drop := []string{"FORWARD", "-s", e.Subnet.String(), "!", "-d", e.Subnet.String(), "-j", "DROP"}
+	e.t = t
 	t.Cleanup(func() {
-		Run("ip", "link", "del", e.Bridge)
-		Run("iptables", append([]string{"-D"}, drop...)...)
-		e.removeRules(hostportBefore)
-		for _, tb := range tables {
-			if !tablesBefore[tb] && tableEmpty(tb[0], tb[1]) {
-				Run("nft", "delete", "table", tb[0], tb[1])
-			}
-		}
-		if forwardBefore == "0" {
-			os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("0"), 0o644)
+		// Only logged: tests running at the same time share the
+		// CNI-HOSTPORT-* chains and nft tables, and may race to remove
+		// them.
+		if err := e.Close(); err != nil {
+			t.Logf("testnet: %v", err)
 		}
 	})
-	// Nothing from the pod subnet may leave it through this host.
-	if _, err := Run("iptables", append([]string{"-I"}, drop...)...); err != nil {
-		t.Fatal(err)
-	}
 	return e
 }
 
+// Close removes the bridge, the FORWARD rule, the portmap rules naming the
+// IDs given to AddID, the CNI-HOSTPORT-* chains and nft tables the network
+// made (and only those), restores ip_forward, and removes the directory
+// Setup made. Every step runs even when an earlier one fails. Calling it
+// again does nothing.
+func (e *Env) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	ids := slices.Clone(e.ids)
+	e.mu.Unlock()
+
+	var errs []error
+	if e.Bridge != "" {
+		if _, err := os.Stat(filepath.Join("/sys/class/net", e.Bridge)); err == nil {
+			if _, err := Run("ip", "link", "del", e.Bridge); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if e.dropRule != nil {
+		if _, err := Run("iptables", append([]string{"-D"}, e.dropRule...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := removePortmapRules(ids, e.hostportBefore); err != nil {
+		errs = append(errs, err)
+	}
+	for _, tb := range nftTables {
+		if !e.tablesBefore[tb] && tableEmpty(tb[0], tb[1]) {
+			if _, err := Run("nft", "delete", "table", tb[0], tb[1]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if e.forwardBefore == "0" {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("0"), 0o644); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.removeDir != "" {
+		if err := os.RemoveAll(e.removeDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // AddID records an ID given to CNI as the container ID (berthd passes the
-// pod ID), so that cleanup finds the portmap rules that name it.
+// pod ID), so that Close finds the portmap rules that name it.
 func (e *Env) AddID(id string) {
 	e.mu.Lock()
 	e.ids = append(e.ids, id)
@@ -195,12 +288,58 @@ func (e *Env) Gateway() net.IP {
 	return ip
 }
 
+// pickSubnet finds a 10.99.x.0/24 that no address, route or iptables rule
+// on the host mentions (other networks of this package may be using some
+// of them at the same time).
+func pickSubnet() (*net.IPNet, error) {
+	addrs, _ := Run("ip", "-o", "addr", "show")
+	routes, _ := Run("ip", "route", "show", "table", "all")
+	rules, _ := Run("iptables", "-S")
+	nat, _ := Run("iptables", "-t", "nat", "-S")
+	used := addrs + routes + rules + nat
+	for _, x := range mrand.Perm(250) {
+		prefix := fmt.Sprintf("10.99.%d.", x+3)
+		if !strings.Contains(used, prefix) {
+			_, n, _ := net.ParseCIDR(prefix + "0/24")
+			return n, nil
+		}
+	}
+	return nil, errors.New("no free 10.99.x.0/24 for the test network")
+}
+
+// haveNft tells whether nft is there to remove the tables iptables-nft
+// creates; without it (iptables recommends nftables, not depends on it)
+// those empty tables are left behind.
+func haveNft() bool {
+	_, err := exec.LookPath("nft")
+	return err == nil
+}
+
+// tableExists says whether an nft table exists; without nft it is unknown
+// and taken as existing, so that it is never deleted.
+func tableExists(family, table string) bool {
+	if !haveNft() {
+		return true
+	}
+	_, err := Run("nft", "list", "table", family, table)
+	return err == nil
+}
+
 // tableEmpty reports whether an nft table holds no rules.
 func tableEmpty(family, table string) bool {
+	if !haveNft() {
+		return false
+	}
 	out, err := Run("nft", "list", "table", family, table)
 	if err != nil {
 		return false
 	}
+	return listingEmpty(out)
+}
+
+// listingEmpty reads `nft list table` output: only the table, chain
+// headers and policies, no rule.
+func listingEmpty(out string) bool {
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" || l == "}" || strings.HasPrefix(l, "table ") || strings.HasPrefix(l, "chain ") ||
@@ -212,66 +351,76 @@ func tableEmpty(family, table string) bool {
 	return true
 }
 
-// removeRules deletes portmap rules and chains naming the test's IDs, and
-// the CNI-HOSTPORT-* chains (with the jumps to them) if the test made them
-// and nothing else uses them.
-func (e *Env) removeRules(hostportBefore map[string]bool) {
+func readSysctl(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+// newChains lists the chains (-N lines) of an `iptables -S` listing whose
+// names start with prefix.
+func newChains(listing, prefix string) []string {
+	var out []string
+	for _, l := range strings.Split(listing, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], prefix) {
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+// removePortmapRules deletes nat rules naming ids (portmap's per-pod
+// chains, made only for pods with port mappings) and the CNI-HOSTPORT-*
+// chains with the jumps to them, when the network made them and they hold
+// no rule of anyone else.
+func removePortmapRules(ids []string, hostportBefore map[string]bool) error {
 	out, err := Run("iptables", "-t", "nat", "-S")
 	if err != nil {
-		return
+		return nil // no nat table: nothing to remove
 	}
-	e.mu.Lock()
-	ids := slices.Clone(e.ids)
-	e.mu.Unlock()
 	lines := strings.Split(out, "\n")
 	var chains []string
 	for _, l := range lines {
-		mine := false
-		for _, id := range ids {
-			if strings.Contains(l, id) {
-				mine = true
-			}
-		}
-		if !mine || !strings.HasPrefix(l, "-A ") {
+		if !strings.HasPrefix(l, "-A ") || !slices.ContainsFunc(ids, func(id string) bool { return strings.Contains(l, id) }) {
 			continue
 		}
 		f := strings.Fields(l)
 		if i := slices.Index(f, "-j"); i >= 0 && i+1 < len(f) && strings.HasPrefix(f[i+1], "CNI-") && !strings.HasPrefix(f[i+1], "CNI-HOSTPORT-") {
 			chains = append(chains, f[i+1])
 		}
-		deleteRule(l)
+		deleteNatRule(l)
 	}
 	for _, c := range chains {
 		Run("iptables", "-t", "nat", "-F", c)
 		Run("iptables", "-t", "nat", "-X", c)
 	}
-	// The shared chains: only when this test created them and they are empty.
+	// The shared chains: only when this network made them and they are
+	// empty.
 	out, _ = Run("iptables", "-t", "nat", "-S")
 	lines = strings.Split(out, "\n")
-	var ours []string
-	for _, l := range lines {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], "CNI-HOSTPORT-") && !hostportBefore[f[1]] {
-			ours = append(ours, f[1])
+	var errs []error
+	for _, c := range newChains(out, "CNI-HOSTPORT-") {
+		if hostportBefore[c] {
+			continue
 		}
-	}
-	for _, c := range ours {
 		rules, _ := Run("iptables", "-t", "nat", "-S", c)
 		if strings.Count(strings.TrimSpace(rules), "\n") > 0 {
 			continue // holds rules of someone else
 		}
 		for _, l := range lines {
 			if strings.HasPrefix(l, "-A ") && strings.Contains(l, "-j "+c) {
-				deleteRule(l)
+				deleteNatRule(l)
 			}
 		}
-		Run("iptables", "-t", "nat", "-X", c)
+		if _, err := Run("iptables", "-t", "nat", "-X", c); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }
 
-// deleteRule deletes an "iptables -S" line of the nat table.
-func deleteRule(line string) {
-	args := []string{"-t", "nat", "-D"}
-	args = append(args, splitQuoted(strings.TrimPrefix(line, "-A "))...)
+// deleteNatRule deletes an `iptables -S` line of the nat table.
+func deleteNatRule(line string) {
+	args := append([]string{"-t", "nat", "-D"}, splitQuoted(strings.TrimPrefix(line, "-A "))...)
 	Run("iptables", args...)
 }
 
@@ -307,24 +456,52 @@ func splitQuoted(s string) []string {
 	return out
 }
 
-// WriteConf writes a conflist named file into ConfDir: the bridge (no
-// masquerade, host-local leases in DataDir) followed by the given plugins.
+// Conflist is a conflist of the network Name: the bridge (no masquerade,
+// host-local leases in DataDir) followed by the given plugins, each a
+// JSON object.
+func (e *Env) Conflist(extra ...string) ([]byte, error) {
+	ipam := map[string]any{
+		"type":    "host-local",
+		"dataDir": e.DataDir,
+		"ranges":  [][]map[string]string{{{"subnet": e.Subnet.String()}}},
+	}
+	if e.DefaultRoute {
+		ipam["routes"] = []map[string]string{{"dst": "0.0.0.0/0"}}
+	}
+	bridge := map[string]any{"type": "bridge", "bridge": e.Bridge, "isGateway": true, "ipMasq": false, "ipam": ipam}
+	if e.Hairpin {
+		bridge["hairpinMode"] = true
+	}
+	plugins := []any{bridge}
+	for _, p := range extra {
+		plugins = append(plugins, json.RawMessage(p))
+	}
+	return json.MarshalIndent(map[string]any{"cniVersion": "1.0.0", "name": e.Name, "plugins": plugins}, "", "  ")
+}
+
+// WriteConfFile writes Conflist(extra...) as file into ConfDir and
+// returns its path.
+func (e *Env) WriteConfFile(file string, extra ...string) (string, error) {
+	conf, err := e.Conflist(extra...)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(e.ConfDir, file)
+	return p, os.WriteFile(p, conf, 0o644)
+}
+
+// WriteConf is WriteConfFile for an Env from New: it fails the test on
+// error.
 func (e *Env) WriteConf(file string, extra ...string) {
 	e.t.Helper()
-	bridge := fmt.Sprintf(`{
-	"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
-	"ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": %q}]]}
-}`, e.Bridge, e.DataDir, e.Subnet.String())
-	plugins := append([]string{bridge}, extra...)
-	conf := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": %q, "plugins": [%s]}`, e.Name, strings.Join(plugins, ",\n"))
-	if err := os.WriteFile(filepath.Join(e.ConfDir, file), []byte(conf), 0o644); err != nil {
+	if _, err := e.WriteConfFile(file, extra...); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 // WriteConflist writes the network a runtime's pods use,
 // 10-<name>.conflist: bridge + host-local, portmap if asked, loopback.
-// It returns the file's path.
+// It returns the file's path. Like WriteConf, it is for an Env from New.
 func (e *Env) WriteConflist(portmap bool) string {
 	e.t.Helper()
 	var extra []string
@@ -339,18 +516,44 @@ func (e *Env) WriteConflist(portmap bool) string {
 
 // Leases lists the IPs host-local holds for the network Name.
 func (e *Env) Leases() []string {
-	entries, _ := os.ReadDir(filepath.Join(e.DataDir, e.Name))
+	return e.leasesOf("")
+}
+
+// LeasesOf lists the IPs host-local holds for the network Name and the
+// container ID id.
+func (e *Env) LeasesOf(id string) []string {
+	if id == "" {
+		return nil
+	}
+	return e.leasesOf(id)
+}
+
+// leasesOf lists the lease files of id, or all of them when id is empty. A
+// lease file holds the container ID, then the interface name.
+func (e *Env) leasesOf(id string) []string {
+	dir := filepath.Join(e.DataDir, e.Name)
+	entries, _ := os.ReadDir(dir)
 	var ips []string
 	for _, d := range entries {
-		if net.ParseIP(d.Name()) != nil {
-			ips = append(ips, d.Name())
+		if net.ParseIP(d.Name()) == nil {
+			continue
 		}
+		if id != "" {
+			b, err := os.ReadFile(filepath.Join(dir, d.Name()))
+			if err != nil {
+				continue
+			}
+			if first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n"); strings.TrimSpace(first) != id {
+				continue
+			}
+		}
+		ips = append(ips, d.Name())
 	}
 	return ips
 }
 
-// BridgePorts lists the interfaces enslaved to the test bridge, one line
-// each; empty when none, or when the bridge does not exist (yet).
+// BridgePorts lists the interfaces enslaved to the bridge, one line each;
+// empty when none, or when the bridge does not exist (yet).
 func (e *Env) BridgePorts() string {
 	if _, err := os.Stat(filepath.Join("/sys/class/net", e.Bridge)); err != nil {
 		return ""
