@@ -30,7 +30,7 @@ type Config struct {
 // RuntimeConfig configures pods, containers and their monitors.
 type RuntimeConfig struct {
 	ShimPath        string `toml:"shim_path" comment:"The per-pod monitor binary; empty means berth-shim beside berthd."`
-	DaemonCgroup    string `toml:"daemon_cgroup" comment:"Absolute cgroup berthd moves itself into at start; empty leaves it where it was started."`
+	DaemonCgroup    string `toml:"daemon_cgroup" comment:"Absolute cgroup berthd moves itself into at start, unless systemd started it (it then stays in its unit); empty leaves it where it was started."`
 	ShimCgroup      string `toml:"shim_cgroup" comment:"Absolute cgroup under which each pod's monitor gets its own cgroup, apart from berthd so that stopping berthd stops no container."`
 	PodCgroup       string `toml:"pod_cgroup" comment:"Absolute cgroup for pods whose request names no cgroup_parent (kubelet always names one)."`
 	LogMaxLineSize  int    `toml:"log_max_line_size" comment:"Container log lines longer than this many bytes are split into partial lines."`

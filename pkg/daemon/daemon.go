@@ -53,7 +53,13 @@ func Run(cfg config.Config, opts Options) error {
 	}
 	defer lock.Close()
 
-	if cfg.Runtime.DaemonCgroup != "" {
+	switch {
+	case cfg.Runtime.DaemonCgroup == "":
+	case os.Getenv("INVOCATION_ID") != "":
+		// Under systemd the unit's cgroup is berthd's own already, and
+		// systemd accounts and stops the service by it.
+		log.Debugf("started by systemd: staying in the unit's cgroup, not %s", cfg.Runtime.DaemonCgroup)
+	default:
 		// Started from a shell, berthd would sit in that shell's cgroups
 		// (even someone else's memory cgroup); it takes its own.
 		if err := cgroups.Place(cfg.Runtime.DaemonCgroup, os.Getpid()); err != nil {
