@@ -52,11 +52,13 @@ type Server struct {
 
 	holdsMu sync.Mutex
 	holds   map[string]func() // by container ID: releases its image layers
+
+	stats *statsCollector // samples usage for the stats RPCs; stopped by Close
 }
 
 // New creates the CRI server.
 func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		images:   d.Images,
 		store:    d.Store,
@@ -67,6 +69,9 @@ func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
 		shims:    map[string]*shim.Client{},
 		holds:    map[string]func(){},
 	}
+	s.stats = newStatsCollector(s)
+	go s.stats.run()
+	return s
 }
 
 // Register adds the CRI services to g.

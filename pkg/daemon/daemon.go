@@ -105,6 +105,7 @@ func Run(cfg config.Config, opts Options) error {
 		return err
 	}
 	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath}, log)
+	defer cri.Close()
 	cri.Recover(context.Background())
 
 	lis, err := listenUnix(cfg.Socket)
