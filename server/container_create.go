@@ -188,15 +188,17 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	u.add("container in monitor", func() error {
 		return client.Delete(context.WithoutCancel(ctx), id, true)
 	})
-	if _, err := s.store.UpdateContainer(id, func(r *store.Container) error {
+	rec, err := s.store.UpdateContainer(id, func(r *store.Container) error {
 		*r = *c
 		r.Pid = created.Pid
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.holdContainer(id, release)
 	ok = true
+	s.emitContainerEvent(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, rec)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 

@@ -85,10 +85,7 @@ func (s *Server) refreshPods(ctx context.Context) {
 				s.refreshContainer(ctx, c.ID)
 				continue
 			}
-			s.store.UpdateContainer(c.ID, func(r *store.Container) error {
-				applyState(r, st)
-				return nil
-			})
+			s.updateState(c.ID, st)
 		}
 	}
 }

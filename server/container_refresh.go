@@ -49,10 +49,7 @@ func (s *Server) refreshContainer(ctx context.Context, id string) (*store.Contai
 	default:
 		return nil, shimError(err)
 	}
-	return s.store.UpdateContainer(c.ID, func(r *store.Container) error {
-		applyState(r, st)
-		return nil
-	})
+	return s.updateState(c.ID, st)
 }
 
 func applyState(r *store.Container, st shim.ContainerState) {

@@ -51,9 +51,15 @@ func (s *Server) removeContainer(ctx context.Context, c *store.Container) error 
 	if err := errors.Join(os.RemoveAll(c.Bundle), os.RemoveAll(c.DataDir)); err != nil {
 		return err
 	}
+	// The deleted event carries the container's last status.
+	last, err := s.store.Container(c.ID)
+	if err != nil {
+		last = c
+	}
 	if err := s.store.DeleteContainer(c.ID); err != nil {
 		return err
 	}
+	s.emitContainerEvent(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, last)
 	s.releaseContainer(c.ID, c.Layers)
 	releaseSELinux(c.ProcessLabel)
 	return nil

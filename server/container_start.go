@@ -32,12 +32,22 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 	if err := client.Start(ctx, c.ID); err != nil {
 		return nil, shimError(err)
 	}
-	if _, err := s.store.UpdateContainer(c.ID, func(r *store.Container) error {
-		r.State = store.ContainerRunning
-		r.StartedAt = time.Now()
+	started := false
+	rec, err := s.store.UpdateContainer(c.ID, func(r *store.Container) error {
+		// A status poll may have recorded the exit of a short-lived
+		// container already; that record stays.
+		if r.State == store.ContainerCreated {
+			r.State = store.ContainerRunning
+			r.StartedAt = time.Now()
+			started = true
+		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
+	}
+	if started {
+		s.emitContainerEvent(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, rec)
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
 }

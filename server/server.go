@@ -5,6 +5,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
@@ -54,6 +55,9 @@ type Server struct {
 	holds   map[string]func() // by container ID: releases its image layers
 
 	stats *statsCollector // samples usage for the stats RPCs; stopped by Close
+
+	events  eventBroker  // container events for GetContainerEvents
+	podCIDR atomic.Value // string: the node's pod CIDR, from UpdateRuntimeConfig
 }
 
 // New creates the CRI server.

@@ -97,8 +97,10 @@ func (c *statsCollector) close() {
 	<-c.done
 }
 
-// Close stops the server's background work (the stats collector).
+// Close ends the server's long-lived work: event streams and the stats
+// collector. Calling it again does nothing.
 func (s *Server) Close() {
+	s.events.close()
 	if s.stats != nil {
 		s.stats.close()
 	}

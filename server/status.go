@@ -29,7 +29,7 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 	}
 	if req.GetVerbose() {
 		name, file := s.net.NetworkName()
-		info, _ := json.Marshal(map[string]any{"root": s.cfg.Root, "stateDir": s.cfg.StateDir, "cniNetwork": name, "cniConfig": file, "cgroupDriver": s.cfg.CgroupDriver})
+		info, _ := json.Marshal(map[string]any{"root": s.cfg.Root, "stateDir": s.cfg.StateDir, "cniNetwork": name, "cniConfig": file, "cgroupDriver": s.cfg.CgroupDriver, "podCIDR": s.currentPodCIDR()})
 		resp.Info = map[string]string{"config": string(info)}
 	}
 	return resp, nil

@@ -157,6 +157,9 @@ func Run(cfg config.Config, opts Options) error {
 			}
 			log.Infof("%s: stopping", sig)
 			sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+			// Long-lived streams end first, so the graceful stop waits only
+			// for calls that finish on their own.
+			cri.Close()
 			stopGracefully(g, cfg.ShutdownTimeout.D(), log)
 			os.Remove(cfg.Socket)
 			return nil

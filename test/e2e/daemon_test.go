@@ -159,9 +159,9 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 
 func TestUnimplementedRPC(t *testing.T) {
 	d := startDaemon(t, "")
-	_, err := d.rt.UpdateRuntimeConfig(d.ctx(), &runtimeapi.UpdateRuntimeConfigRequest{})
+	_, err := d.rt.ListMetricDescriptors(d.ctx(), &runtimeapi.ListMetricDescriptorsRequest{})
 	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("UpdateRuntimeConfig: %v (code %s), want Unimplemented", err, status.Code(err))
+		t.Fatalf("ListMetricDescriptors: %v (code %s), want Unimplemented", err, status.Code(err))
 	}
 	// The daemon keeps serving.
 	if _, err := d.rt.Version(d.ctx(), &runtimeapi.VersionRequest{}); err != nil {
