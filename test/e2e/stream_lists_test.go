@@ -60,7 +60,9 @@ func TestStreamLists(t *testing.T) {
 		t.Fatalf("StreamContainerStats: %v", cstats)
 	}
 	s5, err := p.rt.StreamPodSandboxStats(ctx, &runtimeapi.StreamPodSandboxStatsRequest{})
-	pstats := drain(t, s5, err, func(m *runtimeapi.StreamPodSandboxStatsResponse) []*runtimeapi.PodSandboxStats { return m.PodSandboxStats })
+	pstats := drain(t, s5, err, func(m *runtimeapi.StreamPodSandboxStatsResponse) []*runtimeapi.PodSandboxStats {
+		return m.PodSandboxStats
+	})
 	if len(pstats) != 1 || pstats[0].GetAttributes().GetId() != pod {
 		t.Fatalf("StreamPodSandboxStats: %v", pstats)
 	}
