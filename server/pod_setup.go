@@ -46,10 +46,9 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 	// long as the network: it starts now, alongside, and is joined last.
 	monitor := s.launchShim(ctx, &pod)
 	u.add("monitor", func() error {
-		if r := monitor.wait(); r.err == nil {
-			return s.stopShim(&pod, r.client, r.pid)
-		}
-		return nil
+		// Also after a failed launch: its directory and cgroup may exist.
+		r := monitor.wait()
+		return s.stopShim(&pod, r.client, r.pid)
 	})
 
 	// Namespaces: UTS goes with the network, as kubelet expects: a
