@@ -171,12 +171,19 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 // so the shim needs a PATH (for hooks) and the Go runtime's tuning knobs.
 func shimEnv() []string {
 	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS", "GOTRACEBACK"} {
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOTRACEBACK"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	return env
+	// A monitor mostly waits on pipes and its socket: one P is enough, and
+	// fewer runtime threads and per-P caches in every pod's monitor add
+	// up on a node. BERTH_SHIM_GOMAXPROCS overrides it.
+	procs := "1"
+	if v, ok := os.LookupEnv("BERTH_SHIM_GOMAXPROCS"); ok {
+		procs = v
+	}
+	return append(env, "GOMAXPROCS="+procs)
 }
 
 // logTail returns what the shim wrote to its log since off, for an error.
