@@ -236,6 +236,7 @@ func (s *Server) launchShim(ctx context.Context, pod *store.Pod) *pendingShim {
 		PodID:      pod.ID,
 		Dir:        pod.ShimDir,
 		CgroupPath: s.cfg.Runtime.ShimCgroup + "/" + pod.ID,
+		GOMAXPROCS: s.cfg.Runtime.ShimGOMAXPROCS,
 		LogPath:    filepath.Join(pod.ShimDir, "shim.log"),
 	}
 	go func() {

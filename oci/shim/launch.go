@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,10 @@ type LaunchOptions struct {
 	// it never stays in the caller's cgroups (its memory is then accounted
 	// on its own).
 	CgroupPath string
+	// GOMAXPROCS is the shim's Go runtime parallelism; 0 means 1. A monitor
+	// mostly waits on pipes and its socket, and fewer runtime threads and
+	// per-P caches in every pod's monitor add up on a node.
+	GOMAXPROCS int
 	// LogPath receives the shim's own messages (appended). Empty means
 	// Dir/shim.log.
 	LogPath string
@@ -98,7 +103,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 	}
 	cmd := exec.Command(o.Binary, "--pod", o.PodID, "--dir", o.Dir, "--log", o.LogPath, "--cgroup", o.CgroupPath, "--ready-fd", "3")
 	cmd.Dir = "/"
-	cmd.Env = shimEnv()
+	cmd.Env = shimEnv(max(o.GOMAXPROCS, 1))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -169,21 +174,14 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 
 // shimEnv is the shim's environment: containers get theirs from the spec,
 // so the shim needs a PATH (for hooks) and the Go runtime's tuning knobs.
-func shimEnv() []string {
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+func shimEnv(procs int) []string {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=" + strconv.Itoa(procs)}
 	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOTRACEBACK"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	// A monitor mostly waits on pipes and its socket: one P is enough, and
-	// fewer runtime threads and per-P caches in every pod's monitor add
-	// up on a node. BERTH_SHIM_GOMAXPROCS overrides it.
-	procs := "1"
-	if v, ok := os.LookupEnv("BERTH_SHIM_GOMAXPROCS"); ok {
-		procs = v
-	}
-	return append(env, "GOMAXPROCS="+procs)
+	return env
 }
 
 // logTail returns what the shim wrote to its log since off, for an error.

@@ -31,6 +31,7 @@ type Config struct {
 type RuntimeConfig struct {
 	ShimPath        string `toml:"shim_path" comment:"The per-pod monitor binary; empty means berth-shim beside berthd."`
 	DaemonCgroup    string `toml:"daemon_cgroup" comment:"Absolute cgroup berthd moves itself into at start, unless systemd started it (it then stays in its unit); empty leaves it where it was started."`
+	ShimGOMAXPROCS  int    `toml:"shim_gomaxprocs" comment:"Go runtime threads running at once in each pod's monitor; one suffices for a process that mostly waits, and saves memory per pod."`
 	ShimCgroup      string `toml:"shim_cgroup" comment:"Absolute cgroup under which each pod's monitor gets its own cgroup, apart from berthd so that stopping berthd stops no container."`
 	PodCgroup       string `toml:"pod_cgroup" comment:"Absolute cgroup for pods whose request names no cgroup_parent (kubelet always names one)."`
 	LogMaxLineSize  int    `toml:"log_max_line_size" comment:"Container log lines longer than this many bytes are split into partial lines."`
@@ -71,6 +72,7 @@ func Default() Config {
 		CgroupDriver:    "cgroupfs",
 		Runtime: RuntimeConfig{
 			DaemonCgroup:    "/berth/daemon",
+			ShimGOMAXPROCS:  1,
 			ShimCgroup:      "/berth/shims",
 			PodCgroup:       "/berth/pods",
 			LogMaxLineSize:  16 * 1024,

@@ -45,6 +45,9 @@ func (c *Config) Validate() error {
 	if p := c.Runtime.ShimPath; p != "" && !filepath.IsAbs(p) {
 		return fmt.Errorf("config: runtime.shim_path: %q must be an absolute path or empty", p)
 	}
+	if c.Runtime.ShimGOMAXPROCS < 1 || c.Runtime.ShimGOMAXPROCS > 256 {
+		return fmt.Errorf("config: runtime.shim_gomaxprocs: %d is not between 1 and 256", c.Runtime.ShimGOMAXPROCS)
+	}
 	if c.Runtime.LogMaxLineSize < 256 {
 		return fmt.Errorf("config: runtime.log_max_line_size: %d is below 256", c.Runtime.LogMaxLineSize)
 	}
