@@ -1,5 +1,5 @@
 // Command berth-shim is the per-pod monitor process of berth. berthd starts
-// one per pod (oci/api.Launch), detached: its own session and cgroups, its
+// one per pod (oci/shim.Launch), detached: its own session and cgroups, its
 // own log. The shim creates the pod's containers with libcontainer in its
 // own process, so it is their parent: it owns their stdio and writes their
 // CRI logs, reaps them and records their exit before reporting it. berthd
