@@ -48,11 +48,13 @@ func (s *Service) Pull(ctx context.Context, imageName string, auth *Auth) (*Imag
 	if err != nil {
 		return nil, withKind(ErrInvalid, err)
 	}
-	key := ref.String()
 	if !auth.empty() {
-		key += "\x00" + fmt.Sprintf("%p", auth) // credentials are not shared between callers
+		// A caller's credentials are its own: its pull is not shared
+		// (its layer downloads still are, by chain ID, after it has read
+		// the manifest with its own credentials).
+		return s.pull(ctx, ref, auth)
 	}
-	v, err := s.pullFlight.Do(ctx, key, func(ctx context.Context) (any, error) { return s.pull(ctx, ref, auth) })
+	v, err := s.pullFlight.Do(ctx, ref.String(), func(ctx context.Context) (any, error) { return s.pull(ctx, ref, nil) })
 	if err != nil {
 		return nil, err
 	}

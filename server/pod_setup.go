@@ -18,14 +18,13 @@ import (
 )
 
 // podModes says which namespaces a pod shares with the node.
-type podModes struct{ hostNet, hostIPC, hostPID bool }
+type podModes struct{ hostNet, hostIPC bool }
 
 func modesOf(cfg *runtimeapi.PodSandboxConfig) podModes {
 	o := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	return podModes{
 		hostNet: o.GetNetwork() == runtimeapi.NamespaceMode_NODE,
 		hostIPC: o.GetIpc() == runtimeapi.NamespaceMode_NODE,
-		hostPID: o.GetPid() == runtimeapi.NamespaceMode_NODE,
 	}
 }
 

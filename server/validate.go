@@ -101,8 +101,8 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if md == nil {
 		return invalid("config.metadata", "must be set")
 	}
-	for field, v := range map[string]string{"config.metadata.name": md.GetName(), "config.metadata.namespace": md.GetNamespace(), "config.metadata.uid": md.GetUid()} {
-		if err := required(field, v); err != nil {
+	for _, f := range [][2]string{{"config.metadata.name", md.GetName()}, {"config.metadata.namespace", md.GetNamespace()}, {"config.metadata.uid", md.GetUid()}} {
+		if err := required(f[0], f[1]); err != nil {
 			return err
 		}
 	}
