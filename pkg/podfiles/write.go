@@ -15,8 +15,10 @@ const FileMode = 0o644
 // Write writes each file of files (a base name such as ResolvConfFile,
 // HostsFile or HostnameFile, and its content) into dir, creating dir if
 // needed. Each file is replaced atomically: written to a temporary file in
-// dir, synced, then renamed over the old one, so a reader (or a crash)
-// never sees half a file.
+// dir, then renamed over the old one, so a reader (or a crash of berthd)
+// never sees half a file. Nothing is synced to disk: the files live under
+// the state dir and end with the pod, which a power loss ends too, and a
+// sync would cost milliseconds on every pod start.
 //
 // Containers bind-mount these files by inode; a file replaced after a
 // container started is not seen by it. Write them before the first
@@ -37,15 +39,6 @@ func Write(dir string, files map[string][]byte) error {
 		if err := writeFile(dir, name, files[name]); err != nil {
 			return fmt.Errorf("podfiles: write %s: %w", filepath.Join(dir, name), err)
 		}
-	}
-	// Make the renames durable.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("podfiles: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("podfiles: sync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -68,9 +61,6 @@ func writeFile(dir, name string, data []byte) (err error) {
 		return err
 	}
 	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
 		return err
 	}
 	if err = f.Close(); err != nil {
