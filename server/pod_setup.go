@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/oci/shim"
@@ -98,6 +100,10 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 		if res.DNS != nil {
 			dnsFromCNI = res.DNS.Nameservers
 		}
+		if err := s.openHostPorts(&pod, cfg); err != nil {
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		}
+		u.add("host ports", func() error { s.ports.Close(pod.ID); return nil })
 	}
 
 	// Files the containers get: resolv.conf, hosts, hostname.

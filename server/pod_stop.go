@@ -38,6 +38,7 @@ func (s *Server) stopPod(ctx context.Context, pod *store.Pod) error {
 	if pod.Phase == store.PodStopped {
 		return nil
 	}
+	s.ports.Close(pod.ID)
 	cfg := pod.Config()
 	if pod.NetNS != "" {
 		if err := s.net.Teardown(ctx, podNetwork(pod, cfg)); err != nil {

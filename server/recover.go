@@ -23,6 +23,9 @@ func (s *Server) Recover(ctx context.Context) {
 			s.log.WithError(err).Warnf("cleaning up pod %s", p.ID)
 		}
 	}
+	for _, p := range s.store.Pods() {
+		s.reopenHostPorts(p)
+	}
 	for _, c := range s.store.Containers("") {
 		if _, err := s.store.Pod(c.PodID); err != nil {
 			s.log.Warnf("container %s belongs to no pod; removing it", c.ID)

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-runtime/berth/oci/host"
 	"github.com/berth-runtime/berth/oci/shim"
 	"github.com/berth-runtime/berth/pkg/config"
+	"github.com/berth-runtime/berth/pkg/hostport"
 	"github.com/berth-runtime/berth/pkg/network"
 	"github.com/berth-runtime/berth/server/store"
 )
@@ -55,6 +56,7 @@ type Server struct {
 	holds   map[string]func() // by container ID: releases its image layers
 
 	stats *statsCollector // samples usage for the stats RPCs; stopped by Close
+	ports *hostport.Proxy // pods' host ports on 127.0.0.1
 
 	events  eventBroker  // container events for GetContainerEvents
 	podCIDR atomic.Value // string: the node's pod CIDR, from UpdateRuntimeConfig
@@ -72,6 +74,7 @@ func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
 		log:      log,
 		shims:    map[string]*shim.Client{},
 		holds:    map[string]func(){},
+		ports:    hostport.New(log),
 	}
 	s.stats = newStatsCollector(s)
 	go s.stats.run()

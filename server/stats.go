@@ -101,6 +101,7 @@ func (c *statsCollector) close() {
 // collector. Calling it again does nothing.
 func (s *Server) Close() {
 	s.events.close()
+	s.ports.CloseAll()
 	if s.stats != nil {
 		s.stats.close()
 	}

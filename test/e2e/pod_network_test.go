@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/test/testnet"
@@ -53,13 +55,10 @@ func freePort(t *testing.T) int32 {
 	return int32(l.Addr().(*net.TCPAddr).Port)
 }
 
-// TestHostPort maps a host port to a container's port through portmap.
-// The test network does not masquerade, so the port is reached on the
-// node's address on the test bridge: a connection to a local address goes
-// through the nat OUTPUT chain portmap hooks, with a source address the
-// pod can answer. 127.0.0.1 would need portmap's SNAT rules
-// (route_localnet and a masquerade of 127.0.0.1 towards the pod), which
-// the test network leaves off.
+// TestHostPort maps a host port to a container's port. On the node's
+// address on the test bridge portmap forwards it (DNAT in the nat OUTPUT
+// chain); on 127.0.0.1 berthd carries it, so no masquerade is needed. The
+// loopback port comes back after a berthd restart and goes with the pod.
 func TestHostPort(t *testing.T) {
 	p := startPodDaemon(t, "")
 	p.mustPull("busybox")
@@ -82,10 +81,30 @@ func TestHostPort(t *testing.T) {
 	hostAddr := net.JoinHostPort(p.net.Gateway().String(), strconv.Itoa(int(hostPort)))
 	waitAnswer(t, hostAddr, "through-the-port", 10*time.Second)
 
-	if got, err := askTCP(net.JoinHostPort("127.0.0.1", strconv.Itoa(int(hostPort))), time.Second); err == nil {
-		t.Logf("127.0.0.1:%d answered %q even without portmap's SNAT", hostPort, got)
-	} else {
-		t.Logf("127.0.0.1:%d without portmap's SNAT: %v (expected: localhost needs SNAT and route_localnet)", hostPort, err)
+	loopback := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(hostPort)))
+	waitAnswer(t, loopback, "through-the-port", 10*time.Second)
+
+	// After a crash of berthd the loopback port opens again.
+	// While berthd is down, portmap still forwards the node's address, and
+	// 127.0.0.1, which is berthd's, does not answer.
+	p.kill()
+	waitAnswer(t, hostAddr, "through-the-port", 10*time.Second)
+	if got, err := askTCP(loopback, time.Second); err == nil {
+		t.Errorf("127.0.0.1:%d answered %q with berthd down: the kernel forwards loopback", hostPort, got)
+	}
+	p.start()
+	waitAnswer(t, loopback, "through-the-port", 10*time.Second)
+
+	// A second pod asking for the same host port while the first holds
+	// it on 127.0.0.1 is refused, and leaves nothing behind.
+	clash := p.podConfig("hostport-clash")
+	clash.PortMappings = podCfg.PortMappings
+	_, err := p.rt.RunPodSandbox(p.ctx(), &runtimeapi.RunPodSandboxRequest{Config: clash})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), fmt.Sprintf("tcp/%d", hostPort)) {
+		t.Errorf("RunPodSandbox with a host port in use: %v, want FailedPrecondition naming tcp/%d", err, hostPort)
+	}
+	if pods, _ := p.rt.ListPodSandbox(p.ctx(), &runtimeapi.ListPodSandboxRequest{}); len(pods.GetItems()) != 1 {
+		t.Errorf("%d pods listed after the refused one, want 1", len(pods.GetItems()))
 	}
 
 	if _, err := p.rt.StopPodSandbox(p.ctx(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
@@ -94,8 +113,15 @@ func TestHostPort(t *testing.T) {
 	if rules := testnet.NATRules(t); strings.Contains(rules, pod) || strings.Contains(rules, fmt.Sprintf("--dports %d ", hostPort)) {
 		t.Errorf("portmap rules left after StopPodSandbox:\n%s", rules)
 	}
-	if got, err := askTCP(hostAddr, time.Second); err == nil {
-		t.Errorf("host port %s still answers %q after StopPodSandbox", hostAddr, got)
+	for _, addr := range []string{hostAddr, loopback} {
+		if got, err := askTCP(addr, time.Second); err == nil {
+			t.Errorf("host port %s still answers %q after StopPodSandbox", addr, got)
+		}
+	}
+	if l, err := net.Listen("tcp", loopback); err != nil {
+		t.Errorf("127.0.0.1:%d still bound after StopPodSandbox: %v", hostPort, err)
+	} else {
+		l.Close()
 	}
 }
 

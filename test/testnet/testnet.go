@@ -7,7 +7,8 @@
 //
 //   - a FORWARD rule drops whatever the pod subnet sends outside itself,
 //     for as long as the network exists;
-//   - configs never masquerade (bridge ipMasq false, portmap snat false);
+//   - configs never masquerade (bridge ipMasq false, portmap snat false;
+//     portmap leaves 127.0.0.0/8 alone);
 //   - Close removes the bridge, the portmap chains and rules naming the
 //     pods (AddID), the CNI-HOSTPORT-* chains and the nft tables
 //     iptables-nft created if they were not there before, and gives
@@ -37,10 +38,11 @@ import (
 const PluginDir = "/usr/lib/cni"
 
 // PortmapConf is the portmap plugin without its SNAT rules: no test traffic
-// is ever masqueraded. Without them a hostPort answers on the node's own
-// non-loopback addresses (the bridge's gateway address, for example) but
-// not on 127.0.0.1, which needs the SNAT rules and route_localnet.
-const PortmapConf = `{"type": "portmap", "capabilities": {"portMappings": true}, "snat": false}`
+// is ever masqueraded. It forwards host ports on the node's own addresses
+// other than loopback (the bridge's gateway address, for example) and
+// leaves 127.0.0.0/8 to berthd, which carries those connections itself, as
+// the shipped config does.
+const PortmapConf = `{"type": "portmap", "capabilities": {"portMappings": true}, "snat": false, "conditionsV4": ["!", "-d", "127.0.0.0/8"]}`
 
 // LoopbackConf brings lo up in the pod.
 const LoopbackConf = `{"type": "loopback"}`

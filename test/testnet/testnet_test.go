@@ -98,7 +98,7 @@ func TestConflist(t *testing.T) {
 	if ranges := fmt.Sprint(ipam["ranges"]); ranges != "[[map[subnet:10.99.42.0/24]]]" {
 		t.Errorf("ranges = %s", ranges)
 	}
-	if pm["type"] != "portmap" || pm["snat"] != false {
+	if pm["type"] != "portmap" || pm["snat"] != false || fmt.Sprint(pm["conditionsV4"]) != "[! -d 127.0.0.0/8]" {
 		t.Errorf("portmap = %v", pm)
 	}
 
