@@ -101,7 +101,9 @@ func (c *statsCollector) close() {
 // collector. Calling it again does nothing.
 func (s *Server) Close() {
 	s.events.close()
-	s.ports.CloseAll()
+	if s.ports != nil {
+		s.ports.CloseAll()
+	}
 	if s.stats != nil {
 		s.stats.close()
 	}
