@@ -29,6 +29,7 @@ import (
 // of the image's layers), its OCI spec, and the container itself in the
 // pod's monitor, stopped before the user's process runs.
 func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	received := time.Now() // CreatedAt; the start of the create-to-running metric
 	pod, err := s.store.Pod(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
@@ -37,7 +38,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if pod.Phase != store.PodReady {
 		return nil, status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: pod %s is not ready", pod.ID)
 	}
-	cfg := req.GetConfig()
+	// A copy: image volumes record their image's ID in it.
+	cfg := proto.Clone(req.GetConfig()).(*runtimeapi.ContainerConfig)
 	podCfg := pod.Config()
 	img := s.images.Get(cfg.GetImage().GetImage())
 	if img == nil {
@@ -57,7 +59,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		ID:        id,
 		PodID:     pod.ID,
 		Name:      fmt.Sprintf("%s_%s_%s_%s_%d", md.GetName(), pmd.GetName(), pmd.GetNamespace(), pmd.GetUid(), md.GetAttempt()),
-		CreatedAt: time.Now(),
+		CreatedAt: received,
 		ConfigPB:  pb,
 		ImageRef:  cfg.GetImage().GetImage(),
 		ImageID:   img.ID,
@@ -106,6 +108,18 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		return nil, err
 	}
 	u.add("root filesystem", func() error { return rootfs.Unmount(layout.Target) })
+	vols, err := s.mountImageVolumes(cfg, c.Bundle, &u)
+	if err != nil {
+		return nil, err
+	}
+	if len(vols.layers) > 0 {
+		// The record keeps every layer the container uses, the volumes'
+		// too, so that a restart holds them again.
+		c.Layers = append(c.Layers, vols.layers...)
+		if c.ConfigPB, err = proto.Marshal(cfg); err != nil {
+			return nil, err
+		}
+	}
 
 	users, err := userdb.Open(layout.Target)
 	if err != nil {
@@ -126,6 +140,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		CgroupV2:          s.facts.CgroupV2,
 		HugetlbController: s.facts.HugetlbController,
 		PodMounts:         podMounts(pod),
+		ImageMounts:       vols.paths,
 		VolumeSource: func(p string) string {
 			return filepath.Join(c.DataDir, "volumes", strings.ReplaceAll(strings.Trim(p, "/"), "/", "_"))
 		},
@@ -196,7 +211,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	s.holdContainer(id, release)
+	s.holdContainer(id, func() { release(); vols.release() })
 	ok = true
 	s.emitContainerEvent(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, rec)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil

@@ -45,6 +45,9 @@ func (s *Server) removeContainer(ctx context.Context, c *store.Container) error 
 			return err
 		}
 	}
+	if err := unmountImageVolumes(c.Bundle); err != nil {
+		return err
+	}
 	if err := rootfs.Unmount(c.Rootfs); err != nil {
 		return err
 	}

@@ -65,6 +65,7 @@ func (s *Server) removeStrays() {
 			}
 			p := filepath.Join(dir, e.Name())
 			s.log.Infof("removing %s: no pod or container record names it", p)
+			unmountImageVolumes(p)
 			rootfs.Unmount(filepath.Join(p, "rootfs"))
 			unmountAll(filepath.Join(p, "shm"))
 			nsDir := filepath.Join(p, "ns")

@@ -95,3 +95,41 @@ func Unmount(target string) error {
 		}
 	}
 }
+
+// MountReadOnly mounts an image's layers read-only at target (an image
+// volume): one layer is bound, several are stacked by overlayfs with no
+// upper dir, which overlayfs mounts read-only. Lower dirs are given bottom
+// first. On error nothing stays mounted.
+func MountReadOnly(lowers []string, target string) error {
+	if len(lowers) == 0 {
+		return errors.New("rootfs: an image with no layers has nothing to mount")
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return err
+	}
+	if len(lowers) == 1 {
+		if err := unix.Mount(lowers[0], target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("rootfs: bind %s at %s: %w", lowers[0], target, err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+			Unmount(target)
+			return fmt.Errorf("rootfs: make %s read-only: %w", target, err)
+		}
+		return nil
+	}
+	rev := make([]string, len(lowers))
+	for i, d := range lowers {
+		if strings.ContainsAny(d, ",:") {
+			return fmt.Errorf("rootfs: layer path %q has a character overlayfs cannot take", d)
+		}
+		rev[len(lowers)-1-i] = d
+	}
+	opts := "lowerdir=" + strings.Join(rev, ":")
+	if len(opts) >= unix.Getpagesize()-1 {
+		return fmt.Errorf("rootfs: %d layers make mount options longer than a page", len(lowers))
+	}
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("rootfs: mount overlay at %s: %w", target, err)
+	}
+	return nil
+}

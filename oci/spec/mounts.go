@@ -140,7 +140,8 @@ func rootfsPropagation(mounts []*runtimeapi.Mount) string {
 // buildMounts merges the default mounts, the pod's mounts, the request's
 // mounts and the image's anonymous volumes. At a destination used twice
 // the request wins over the pod, and the pod over the defaults. Image
-// volume mounts (Mount.image) are the caller's to add. The result is
+// volumes (Mount.image) are bound from where the caller mounted them
+// (Input.ImageMounts). The result is
 // ordered so that a mount comes after every mount above it.
 func buildMounts(in Input, privileged bool) ([]specs.Mount, []Volume, error) {
 	var order []string
@@ -161,6 +162,17 @@ func buildMounts(in Input, privileged bool) ([]specs.Mount, []Volume, error) {
 		m.Destination = path.Clean(m.Destination)
 		m.Options = slices.Clone(m.Options)
 		put(m)
+	}
+	imageMounts, err := ImageMounts(in.Container)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, im := range imageMounts {
+		src, ok := in.ImageMounts[im.Index]
+		if !ok {
+			return nil, nil, fieldErr(indexed("mounts", im.Index)+".image", "the image volume was not prepared")
+		}
+		put(imageVolumeMount(im.ContainerPath, src))
 	}
 	for i, m := range in.Container.GetMounts() {
 		if m.GetImage() != nil {

@@ -126,14 +126,15 @@ func TestBuildMounts(t *testing.T) {
 		{Destination: "/dev/shm", Type: "bind", Source: "/run/berth/pods/p/shm", Options: []string{"rbind", "rprivate", "rw"}},
 	}
 	for _, tc := range []struct {
-		name       string
-		privileged bool
-		mounts     []*runtimeapi.Mount
-		volumes    []string
-		source     func(string) string
-		wantOrder  []string
-		check      func(t *testing.T, ms []specs.Mount, vols []Volume)
-		err        string
+		name        string
+		privileged  bool
+		mounts      []*runtimeapi.Mount
+		volumes     []string
+		source      func(string) string
+		imageMounts map[int]string
+		wantOrder   []string
+		check       func(t *testing.T, ms []specs.Mount, vols []Volume)
+		err         string
 	}{
 		{
 			name:      "defaults and pod mounts, parents first",
@@ -189,13 +190,29 @@ func TestBuildMounts(t *testing.T) {
 			},
 		},
 		{
-			name:   "image volume mounts skipped",
-			mounts: []*runtimeapi.Mount{{ContainerPath: "/models", Image: &runtimeapi.ImageSpec{Image: "sha256:abc"}}},
+			name: "image volume bound from where the caller mounted it",
+			mounts: []*runtimeapi.Mount{
+				{ContainerPath: "/data", HostPath: "/srv/data"},
+				{ContainerPath: "/models/", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "sha256:abc"}},
+			},
+			imageMounts: map[int]string{1: "/run/berth/containers/c1/image-volumes/1"},
 			check: func(t *testing.T, ms []specs.Mount, _ []Volume) {
-				if _, ok := findMount(ms, "/models"); ok {
-					t.Error("image volume mount in the spec")
+				m, ok := findMount(ms, "/models")
+				if !ok || m.Source != "/run/berth/containers/c1/image-volumes/1" || m.Type != "bind" ||
+					!slices.Equal(m.Options, []string{"rbind", "rprivate", "ro", "nodev"}) {
+					t.Errorf("image volume mount %+v", m)
 				}
 			},
+		},
+		{
+			name:   "image volume not prepared",
+			mounts: []*runtimeapi.Mount{{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "sha256:abc"}}},
+			err:    "mounts[0].image: the image volume was not prepared",
+		},
+		{
+			name:   "image volume must be read-only",
+			mounts: []*runtimeapi.Mount{{ContainerPath: "/models", Image: &runtimeapi.ImageSpec{Image: "sha256:abc"}}},
+			err:    "mounts[0].readonly: an image volume must be read-only",
 		},
 		{
 			name:    "anonymous volumes reported, shadowed ones skipped",
@@ -243,6 +260,7 @@ func TestBuildMounts(t *testing.T) {
 				Image:        img,
 				PodMounts:    podMounts,
 				VolumeSource: tc.source,
+				ImageMounts:  tc.imageMounts,
 			}
 			ms, vols, err := buildMounts(in, tc.privileged)
 			if wantInvalid(t, err, tc.err) {
@@ -269,4 +287,41 @@ func TestBuildMountsBadPodMount(t *testing.T) {
 	in := Input{Container: &runtimeapi.ContainerConfig{}, PodMounts: []specs.Mount{{Destination: "etc/hosts"}}}
 	_, _, err := buildMounts(in, false)
 	wantErr(t, err, `pod mount destination "etc/hosts"`)
+}
+
+func TestImageMounts(t *testing.T) {
+	img := &runtimeapi.ImageSpec{Image: "registry.example/models:1"}
+	for _, tc := range []struct {
+		name  string
+		mount *runtimeapi.Mount
+		want  ImageMount
+		err   string
+	}{
+		{name: "whole image", mount: &runtimeapi.Mount{ContainerPath: "/m/", Readonly: true, Image: img}, want: ImageMount{ContainerPath: "/m"}},
+		{name: "sub path cleaned", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: img, ImageSubPath: "usr//share/./doc/"}, want: ImageMount{ContainerPath: "/m", SubPath: "usr/share/doc"}},
+		{name: "sub path dot", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: img, ImageSubPath: "."}, want: ImageMount{ContainerPath: "/m"}},
+		{name: "writable", mount: &runtimeapi.Mount{ContainerPath: "/m", Image: img}, err: "mounts[0].readonly"},
+		{name: "absolute sub path", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: img, ImageSubPath: "/etc"}, err: "mounts[0].image_sub_path"},
+		{name: "escaping sub path", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: img, ImageSubPath: "a/../../etc"}, err: "mounts[0].image_sub_path"},
+		{name: "NUL in sub path", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: img, ImageSubPath: "a\x00b"}, err: "mounts[0].image_sub_path"},
+		{name: "host path too", mount: &runtimeapi.Mount{ContainerPath: "/m", HostPath: "/srv", Readonly: true, Image: img}, err: "mounts[0].host_path"},
+		{name: "no image name", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: &runtimeapi.ImageSpec{}}, err: "mounts[0].image.image"},
+		{name: "over the root", mount: &runtimeapi.Mount{ContainerPath: "/", Readonly: true, Image: img}, err: "mounts[0].container_path"},
+		{name: "id mapped", mount: &runtimeapi.Mount{ContainerPath: "/m", Readonly: true, Image: img, UidMappings: []*runtimeapi.IDMapping{{Length: 1}}}, err: "mounts[0].uidMappings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ImageMounts(&runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{tc.mount}})
+			if wantInvalid(t, err, tc.err) {
+				return
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("ImageMounts = %+v, want [%+v]", got, tc.want)
+			}
+		})
+	}
+	// Mounts without an image are not image volumes.
+	got, err := ImageMounts(&runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{{ContainerPath: "/a", HostPath: "/b"}}})
+	if err != nil || len(got) != 0 {
+		t.Errorf("a host mount gave %v, %v", got, err)
+	}
 }

@@ -71,6 +71,10 @@ type Input struct {
 	// container) to the host directory the caller will create for it.
 	// Nil means volumes are only reported in Result.Volumes, not mounted.
 	VolumeSource func(containerPath string) string
+	// ImageMounts maps the index of a request mount with Mount.image to
+	// the host path where the caller mounted that image read-only (its
+	// sub path included); see ImageMounts.
+	ImageMounts map[int]string
 
 	// HostCapabilities is the daemon's own bounding set. A container never
 	// gets a capability outside it.
