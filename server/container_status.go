@@ -67,6 +67,9 @@ func (s *Server) containerStatus(c *store.Container) *runtimeapi.ContainerStatus
 			st.ImageRef = img.RepoDigests[0]
 		}
 	}
+	if r := containerResources(c); r != nil {
+		st.Resources = &runtimeapi.ContainerResources{Linux: r}
+	}
 	if c.State != store.ContainerCreated {
 		st.StartedAt = c.StartedAt.UnixNano()
 	}

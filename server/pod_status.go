@@ -28,6 +28,7 @@ func (s *Server) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandbo
 			"cgroup":     pod.CgroupPath,
 			"monitorPid": pod.ShimPID,
 			"cni":        json.RawMessage(orNull(pod.CNI)),
+			"resources":  podResourcesInfo(pod, s.cfg.CgroupDriver),
 		})
 		if err != nil {
 			return nil, err

@@ -84,11 +84,42 @@ var validators = map[string]func(any) error{
 		}
 		return nil
 	},
+	"UpdateContainerResources": func(r any) error {
+		req := r.(*runtimeapi.UpdateContainerResourcesRequest)
+		if err := required("container_id", req.GetContainerId()); err != nil {
+			return err
+		}
+		return validateResources("linux.", req.GetLinux())
+	},
+	"UpdatePodSandboxResources": func(r any) error {
+		req := r.(*runtimeapi.UpdatePodSandboxResourcesRequest)
+		if err := required("pod_sandbox_id", req.GetPodSandboxId()); err != nil {
+			return err
+		}
+		if err := validateResources("overhead.", req.GetOverhead()); err != nil {
+			return err
+		}
+		return validateResources("resources.", req.GetResources())
+	},
 }
 
 func required(field, v string) error {
 	if v == "" {
 		return invalid(field, "must not be empty")
+	}
+	return nil
+}
+
+// validateResources checks the values of an update's resources on their
+// own, as an update would merge them (so a quota may come without a
+// period). Whether the host can apply them (unified settings need cgroup
+// v2) is the handler's business.
+func validateResources(prefix string, r *runtimeapi.LinuxContainerResources) error {
+	if r == nil {
+		return nil
+	}
+	if _, err := spec.UpdateResources(prefix, spec.MergeResources(nil, r), true, true); err != nil {
+		return requestError("", err)
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ func (s *server) methods() map[string]handler {
 		api.MethodExecSync:  method(s.ExecSync),
 		api.MethodReopenLog: method(s.ReopenLog),
 		api.MethodShutdown:  method(s.Shutdown),
+		api.MethodUpdate:    method(s.Update),
 	}
 }
 

@@ -40,6 +40,11 @@ type Pod struct {
 	ShimDir    string `json:"shimDir,omitempty"`
 	ShimPID    int    `json:"shimPid,omitempty"`
 	PIDHolder  int    `json:"pidHolder,omitempty"` // PID 1 of a shared PID namespace
+
+	// The last UpdatePodSandboxResources: runtimeapi.LinuxContainerResources,
+	// protobuf; nil until one came.
+	Resources []byte `json:"resources,omitempty"`
+	Overhead  []byte `json:"overhead,omitempty"`
 }
 
 // Config decodes the pod's CRI config.
@@ -86,6 +91,11 @@ type Container struct {
 	ExitCode   int32     `json:"exitCode"`
 	Reason     string    `json:"reason,omitempty"`
 	Message    string    `json:"message,omitempty"`
+
+	// Resources are the container's resources after the last
+	// UpdateContainerResources (runtimeapi.LinuxContainerResources,
+	// protobuf); nil means those of its config.
+	Resources []byte `json:"resources,omitempty"`
 }
 
 // Config decodes the container's CRI config.

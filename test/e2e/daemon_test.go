@@ -159,9 +159,9 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 
 func TestUnimplementedRPC(t *testing.T) {
 	d := startDaemon(t, "")
-	_, err := d.rt.UpdatePodSandboxResources(d.ctx(), &runtimeapi.UpdatePodSandboxResourcesRequest{})
+	_, err := d.rt.CheckpointContainer(d.ctx(), &runtimeapi.CheckpointContainerRequest{ContainerId: "x"})
 	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("UpdatePodSandboxResources: %v (code %s), want Unimplemented", err, status.Code(err))
+		t.Fatalf("CheckpointContainer: %v (code %s), want Unimplemented", err, status.Code(err))
 	}
 	// The daemon keeps serving.
 	if _, err := d.rt.Version(d.ctx(), &runtimeapi.VersionRequest{}); err != nil {

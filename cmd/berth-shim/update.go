@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/opencontainers/runc/libcontainer/utils"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/oci/shim/api"
+)
+
+// Update gives a created or running container new cgroup resources, the
+// way runc's update command does: libcontainer's Set writes them to the
+// container's cgroups (putting the old ones back if the kernel refuses one)
+// and records them in its state.json; the bundle's config.json gets them
+// too, so that it keeps describing the container.
+func (s *server) Update(req *api.UpdateRequest) (*api.Empty, error) {
+	c, err := s.get(req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Resources) == 0 {
+		return nil, api.Errorf(api.ErrInvalid, "resources: must be set")
+	}
+	var r specs.LinuxResources
+	if err := json.Unmarshal(req.Resources, &r); err != nil {
+		return nil, api.Errorf(api.ErrInvalid, "resources: "+err.Error())
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.deleted {
+		return nil, api.Errorf(api.ErrNotFound, "container "+req.ID)
+	}
+	if err := c.update(&r); err != nil {
+		log.Printf("update %s: %v", req.ID, err)
+		return nil, err
+	}
+	log.Printf("container %s: resources updated", req.ID)
+	return &api.Empty{}, nil
+}
+
+// update applies r; the caller holds c.op.
+func (c *container) update(r *specs.LinuxResources) error {
+	select {
+	case <-c.exited:
+		return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s has exited", c.id))
+	default:
+	}
+	r = keepUnchangeable(c.spec.Linux.Resources, r)
+	cfg, err := updatedConfig(c.lc.Config(), c.id, c.spec, r)
+	if err != nil {
+		return api.Errorf(api.ErrInvalid, "resources: "+err.Error())
+	}
+	if err := c.lc.Set(cfg); err != nil {
+		if errors.Is(err, libcontainer.ErrNotRunning) {
+			return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s has exited", c.id))
+		}
+		// The kernel refuses a memory limit it cannot reclaim down to
+		// (EBUSY on cgroup v1). Say so plainly: it is the state of the
+		// container, not the request, that is at fault.
+		if r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
+			if usage, ok := memoryUsage(c.cgroup); ok && usage > uint64(*r.Memory.Limit) {
+				return api.Errorf(api.ErrFailedPrecondition, fmt.Sprintf("memory limit %d is below the %d bytes container %s uses now: %v",
+					*r.Memory.Limit, usage, c.id, err))
+			}
+		}
+		// A value the kernel does not take (EINVAL; ERANGE for cpus the
+		// host lacks) is the request's fault.
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+			return api.Errorf(api.ErrInvalid, fmt.Sprintf("resources: the kernel refused a value for container %s: %v", c.id, err))
+		}
+		return fmt.Errorf("update container %s: %w", c.id, err)
+	}
+	c.spec.Linux.Resources = r
+	if bundle, ok := utils.SearchLabels(cfg.Labels, "bundle"); ok && bundle != "" {
+		if err := writeBundleResources(bundle, r); err != nil {
+			// The cgroups and libcontainer's record are right; only the
+			// bundle's copy lags.
+			log.Printf("container %s: record resources in the bundle: %v", c.id, err)
+		}
+	}
+	return nil
+}
+
+// keepUnchangeable returns r with what CRI cannot change taken from old:
+// the device rules always, and the pids limit, block I/O, network and RDMA
+// settings unless r sets them.
+func keepUnchangeable(old, r *specs.LinuxResources) *specs.LinuxResources {
+	out := *r
+	if old == nil {
+		out.Devices = nil
+		return &out
+	}
+	out.Devices = old.Devices
+	if out.Pids == nil {
+		out.Pids = old.Pids
+	}
+	if out.BlockIO == nil {
+		out.BlockIO = old.BlockIO
+	}
+	if out.Network == nil {
+		out.Network = old.Network
+	}
+	if out.Rdma == nil {
+		out.Rdma = old.Rdma
+	}
+	return &out
+}
+
+// updatedConfig returns the container's libcontainer config with the cgroup
+// resources converted from r, as at create (specconv), but the device rules
+// it has now: an update never touches devices (runc's update skips them
+// too).
+func updatedConfig(cfg configs.Config, id string, spec *specs.Spec, r *specs.LinuxResources) (configs.Config, error) {
+	s := *spec
+	linux := *spec.Linux
+	linux.Resources = r
+	s.Linux = &linux
+	cg, err := specconv.CreateCgroupConfig(&specconv.CreateOpts{
+		CgroupName:       id,
+		UseSystemdCgroup: systemdCgroupPath(linux.CgroupsPath),
+		Spec:             &s,
+	}, nil)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Cgroups == nil || cfg.Cgroups.Resources == nil {
+		return cfg, errors.New("the container has no cgroup configuration")
+	}
+	// Copies: the config libcontainer holds shares these pointers and must
+	// stay as it is if Set fails.
+	cgroup := *cfg.Cgroups
+	res := *cg.Resources
+	res.Devices = cfg.Cgroups.Resources.Devices
+	res.SkipDevices = true
+	cgroup.Resources = &res
+	cfg.Cgroups = &cgroup
+	return cfg, nil
+}
+
+// memoryUsage reads the memory a container's cgroup is charged for now.
+func memoryUsage(paths map[string]string) (uint64, bool) {
+	if p := paths["memory"]; p != "" {
+		if n, ok := readUint(filepath.Join(p, "memory.usage_in_bytes")); ok {
+			return n, true
+		}
+	}
+	if p := paths[""]; p != "" {
+		return readUint(filepath.Join(p, "memory.current"))
+	}
+	return 0, false
+}
+
+func readUint(file string) (uint64, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	var n uint64
+	if _, err := fmt.Sscanf(string(b), "%d", &n); err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// writeBundleResources replaces linux.resources in the bundle's
+// config.json, atomically (temporary file, rename).
+func writeBundleResources(bundle string, r *specs.LinuxResources) error {
+	file := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return err
+	}
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
+	}
+	spec.Linux.Resources = r
+	if b, err = json.Marshal(&spec); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(bundle, ".config-*.json")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o600)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
