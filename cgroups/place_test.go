@@ -184,6 +184,23 @@ func TestPlaceStatsRemove(t *testing.T) {
 	if st.MemoryLimit != 0 {
 		t.Errorf("MemoryLimit = %d for an unlimited cgroup", st.MemoryLimit)
 	}
+	// User and system time come in clock ticks (10 ms) on v1: a child that
+	// barely ran may have none, but never much more than its usage.
+	if st.CPUUserNanos+st.CPUSystemNanos > st.CPUUsageNanos+20_000_000 {
+		t.Errorf("user %d + system %d against usage %d", st.CPUUserNanos, st.CPUSystemNanos, st.CPUUsageNanos)
+	}
+	if st.MemoryMaxUsage < st.MemoryUsage && cgroupsv3.Mode() != cgroupsv3.Unified {
+		t.Errorf("max usage %d below usage %d", st.MemoryMaxUsage, st.MemoryUsage)
+	}
+	if pids, err := Processes(p); err != nil || len(pids) != 1 || pids[0] != c.pid {
+		t.Errorf("Processes = %v, %v; want [%d]", pids, err, c.pid)
+	}
+	if pids, err := Processes(base); err != nil || len(pids) != 0 {
+		t.Errorf("Processes of the parent = %v, %v; want none of its own", pids, err)
+	}
+	if _, err := ReadIO(p); err != nil {
+		t.Errorf("ReadIO: %v", err)
+	}
 	// The parent's usage includes the child's.
 	if pst, err := ReadStats(base); err != nil || pst.Pids < 1 {
 		t.Errorf("parent stats %+v, %v", pst, err)

@@ -30,6 +30,28 @@ type Stats struct {
 	Pids uint64
 	// OOMKills counts processes the OOM killer killed in the cgroup.
 	OOMKills uint64
+
+	// The rest feeds the cadvisor-style metrics; zero where the host does
+	// not account it (swap without swap accounting, for example).
+
+	CPUUserNanos, CPUSystemNanos uint64
+	// CPUPeriods and CPUThrottledPeriods count CFS quota periods, and
+	// CPUThrottledNanos the time the cgroup was held back by its quota.
+	CPUPeriods, CPUThrottledPeriods, CPUThrottledNanos uint64
+
+	// MemoryCache is page cache, MemoryRSS anonymous memory and swap
+	// cache, MemoryMappedFile the mapped part of the cache, in bytes.
+	MemoryCache, MemoryRSS, MemoryMappedFile uint64
+	MemorySwap      uint64 // swap in use, in bytes
+	MemoryKernel    uint64 // kernel memory charged to the cgroup, in bytes
+	MemoryMaxUsage  uint64 // the peak of MemoryUsage (v1; v2 kernels with memory.peak)
+	MemoryFailcnt   uint64 // times the limit was hit (v1), or "max" events (v2)
+	PgFault         uint64 // page faults of the cgroup's own tasks (v1) or all (v2)
+	PgMajFault      uint64
+	TotalPgFault    uint64 // page faults of the whole hierarchy below it
+	TotalPgMajFault uint64
+	// PidsLimit is pids.max; 0 means none.
+	PidsLimit uint64
 }
 
 // unlimited is the smallest v1 memory limit that means "no limit": the
@@ -60,8 +82,8 @@ func ReadStats(p string) (Stats, error) {
 }
 
 func readV1(hs []hierarchy, p string) (Stats, error) {
-	// Only the three controllers the numbers come from: loading every
-	// subsystem would stat blkio and the rest for nothing.
+	// Only the controllers the numbers come from: loading every subsystem
+	// would stat blkio and the rest for nothing (ReadIO reads blkio).
 	var subsystems []cgroup1.Subsystem
 	for _, c := range []struct {
 		name string
@@ -70,6 +92,7 @@ func readV1(hs []hierarchy, p string) (Stats, error) {
 		{"memory", func(r string) cgroup1.Subsystem { return cgroup1.NewMemory(r) }},
 		{"cpuacct", func(r string) cgroup1.Subsystem { return cgroup1.NewCpuacct(r) }},
 		{"pids", func(r string) cgroup1.Subsystem { return cgroup1.NewPids(r) }},
+		{"cpu", func(r string) cgroup1.Subsystem { return cgroup1.NewCpu(r) }},
 	} {
 		h, ok := controllerHierarchy(hs, c.name)
 		if !ok {
@@ -81,7 +104,7 @@ func readV1(hs []hierarchy, p string) (Stats, error) {
 		subsystems = append(subsystems, c.new(filepath.Dir(h.mount)))
 	}
 	if len(subsystems) == 0 {
-		return Stats{}, errors.New("cgroups: stats: none of the memory, cpuacct and pids controllers is mounted")
+		return Stats{}, errors.New("cgroups: stats: none of the memory, cpuacct, pids and cpu controllers is mounted")
 	}
 	cg, err := cgroup1.Load(cgroup1.StaticPath(p), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
 		return subsystems, nil
@@ -107,6 +130,28 @@ func readV1(hs []hierarchy, p string) (Stats, error) {
 	st.CPUUsageNanos = m.GetCPU().GetUsage().GetTotal()
 	st.Pids = m.GetPids().GetCurrent()
 	st.OOMKills = m.GetMemoryOomControl().GetOomKill()
+	st.CPUUserNanos = m.GetCPU().GetUsage().GetUser()
+	st.CPUSystemNanos = m.GetCPU().GetUsage().GetKernel()
+	if t := m.GetCPU().GetThrottling(); t != nil {
+		st.CPUPeriods, st.CPUThrottledPeriods, st.CPUThrottledNanos = t.GetPeriods(), t.GetThrottledPeriods(), t.GetThrottledTime()
+	}
+	if mem := m.GetMemory(); mem != nil {
+		st.MemoryCache = mem.GetTotalCache()
+		st.MemoryRSS = mem.GetTotalRSS()
+		st.MemoryMappedFile = mem.GetTotalMappedFile()
+		if sw := mem.GetSwap().GetUsage(); sw > st.MemoryUsage {
+			// memory.memsw.usage_in_bytes is memory and swap together.
+			st.MemorySwap = sw - st.MemoryUsage
+		}
+		st.MemoryKernel = mem.GetKernel().GetUsage()
+		st.MemoryMaxUsage = mem.GetUsage().GetMax()
+		st.MemoryFailcnt = mem.GetUsage().GetFailcnt()
+		st.PgFault, st.PgMajFault = mem.GetPgFault(), mem.GetPgMajFault()
+		st.TotalPgFault, st.TotalPgMajFault = mem.GetTotalPgFault(), mem.GetTotalPgMajFault()
+	}
+	if l := m.GetPids().GetLimit(); l < math.MaxInt64 {
+		st.PidsLimit = l
+	}
 	return st, nil
 }
 
@@ -134,6 +179,23 @@ func readV2(mount, p string) (Stats, error) {
 	st.CPUUsageNanos = m.GetCPU().GetUsageUsec() * 1000
 	st.Pids = m.GetPids().GetCurrent()
 	st.OOMKills = m.GetMemoryEvents().GetOomKill()
+	cpu := m.GetCPU()
+	st.CPUUserNanos, st.CPUSystemNanos = cpu.GetUserUsec()*1000, cpu.GetSystemUsec()*1000
+	st.CPUPeriods, st.CPUThrottledPeriods, st.CPUThrottledNanos = cpu.GetNrPeriods(), cpu.GetNrThrottled(), cpu.GetThrottledUsec()*1000
+	if mem := m.GetMemory(); mem != nil {
+		st.MemoryCache = mem.GetFile()
+		st.MemoryRSS = mem.GetAnon()
+		st.MemoryMappedFile = mem.GetFileMapped()
+		st.MemorySwap = mem.GetSwapUsage()
+		st.MemoryKernel = mem.GetKernelStack() + mem.GetSlab() + mem.GetSock()
+		st.MemoryMaxUsage = mem.GetMaxUsage()
+		st.PgFault, st.PgMajFault = mem.GetPgfault(), mem.GetPgmajfault()
+		st.TotalPgFault, st.TotalPgMajFault = st.PgFault, st.PgMajFault
+	}
+	st.MemoryFailcnt = m.GetMemoryEvents().GetMax()
+	if l := m.GetPids().GetLimit(); l < math.MaxInt64 {
+		st.PidsLimit = l
+	}
 	return st, nil
 }
 

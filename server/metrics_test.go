@@ -55,8 +55,8 @@ func checkMetrics(t *testing.T, ms []*runtimeapi.Metric) map[string]*runtimeapi.
 			t.Errorf("metric %v", m)
 		}
 		key := m.Name
-		if len(d.LabelKeys) > len(metricBaseLabels) {
-			key += "/" + m.LabelValues[len(m.LabelValues)-1]
+		for _, v := range m.LabelValues[min(len(metricBaseLabels), len(m.LabelValues)):] {
+			key += "/" + v
 		}
 		if out[key] != nil {
 			t.Errorf("metric %s twice", key)
@@ -71,24 +71,73 @@ func TestContainerMetrics(t *testing.T) {
 	fsAt := at.Add(-3 * time.Second)
 	smp := &ctrSample{
 		at: at, cgOK: true,
-		cg:   cgroups.Stats{MemoryUsage: 30e6, MemoryWorkingSet: 20e6, CPUUsageNanos: 2_700_000_000, Pids: 3},
-		fsAt: fsAt, fs: writableLayer{mountpoint: "/var/lib/berth/c1", bytes: 6e6, inodes: 4},
+		cg: cgroups.Stats{
+			MemoryUsage: 30e6, MemoryWorkingSet: 20e6, CPUUsageNanos: 2_700_000_000, Pids: 3,
+			CPUUserNanos: 1_900_000_000, CPUSystemNanos: 800_000_000,
+			CPUPeriods: 50, CPUThrottledPeriods: 7, CPUThrottledNanos: 3_100_000_000,
+			MemoryCache: 4e6, MemoryRSS: 16e6, MemoryMappedFile: 1e6, MemorySwap: 2e6, MemoryKernel: 5e5,
+			MemoryMaxUsage: 31e6, MemoryFailcnt: 9, PgFault: 100, PgMajFault: 2, TotalPgFault: 150, TotalPgMajFault: 3,
+			OOMKills: 1, PidsLimit: 1024,
+		},
+		fsAt:  fsAt,
+		fs:    writableLayer{mountpoint: "/var/lib/berth/c1", bytes: 6e6, inodes: 4, fsBytes: 1e12, fsInodes: 1e8, fsInodesFree: 9e7},
+		procs: processUsage{processes: 2, fds: 11, sockets: 3},
+		io:    []cgroups.IO{{Major: 8, Minor: 0, ReadBytes: 4096, WriteBytes: 8192, Reads: 1, Writes: 2}},
 	}
 	base := []string{"c1", "app", "busybox"}
 	got := checkMetrics(t, containerMetrics(smp, base))
-	want := map[string]struct {
+	type w struct {
 		v   uint64
 		typ runtimeapi.MetricType
 		ts  time.Time
-	}{
-		mCPUUsage:                            {2, runtimeapi.MetricType_COUNTER, at},
-		mMemoryUsage:                         {30e6, runtimeapi.MetricType_GAUGE, at},
-		mMemoryWorking:                       {20e6, runtimeapi.MetricType_GAUGE, at},
-		mProcesses:                           {3, runtimeapi.MetricType_GAUGE, at},
-		mFsUsage + "/" + "/var/lib/berth/c1": {6e6, runtimeapi.MetricType_GAUGE, fsAt},
+	}
+	counter, gauge := runtimeapi.MetricType_COUNTER, runtimeapi.MetricType_GAUGE
+	dev := "/var/lib/berth/c1"
+	want := map[string]w{
+		mCPUUsage:                              {2, counter, at},
+		mCPUUser:                               {1, counter, at},
+		mCPUSystem:                             {0, counter, at},
+		mCPUPeriods:                            {50, counter, at},
+		mCPUThrottledPeriods:                   {7, counter, at},
+		mCPUThrottledSeconds:                   {3, counter, at},
+		mMemoryUsage:                           {30e6, gauge, at},
+		mMemoryWorking:                         {20e6, gauge, at},
+		mMemoryCache:                           {4e6, gauge, at},
+		mMemoryRSS:                             {16e6, gauge, at},
+		mMemoryMappedFile:                      {1e6, gauge, at},
+		mMemorySwap:                            {2e6, gauge, at},
+		mMemoryKernel:                          {5e5, gauge, at},
+		mMemoryMaxUsage:                        {31e6, gauge, at},
+		mMemoryFailcnt:                         {9, counter, at},
+		mMemoryFailures + "/pgfault/container": {100, counter, at},
+		mMemoryFailures + "/pgmajfault/container": {2, counter, at},
+		mMemoryFailures + "/pgfault/hierarchy":    {150, counter, at},
+		mMemoryFailures + "/pgmajfault/hierarchy": {3, counter, at},
+		mOOMEvents:                     {1, counter, at},
+		mThreads:                       {3, gauge, at},
+		mThreadsMax:                    {1024, gauge, at},
+		mLastSeen:                      {1700000000, gauge, at},
+		mFsUsage + "/" + dev:           {6e6, gauge, fsAt},
+		mFsLimit + "/" + dev:           {1e12, gauge, fsAt},
+		mFsInodesTotal + "/" + dev:     {1e8, gauge, fsAt},
+		mFsInodesFree + "/" + dev:      {9e7, gauge, fsAt},
+		mProcesses:                     {2, gauge, fsAt},
+		mFileDescriptors:               {11, gauge, fsAt},
+		mSockets:                       {3, gauge, fsAt},
+		mBlkioUsage + "/8:0/8/0/Read":  {4096, counter, fsAt},
+		mBlkioUsage + "/8:0/8/0/Write": {8192, counter, fsAt},
+		mFsReadsBytes + "/8:0":         {4096, counter, fsAt},
+		mFsWritesBytes + "/8:0":        {8192, counter, fsAt},
+		mFsReads + "/8:0":              {1, counter, fsAt},
+		mFsWrites + "/8:0":             {2, counter, fsAt},
 	}
 	if len(got) != len(want) {
-		t.Errorf("got %d metrics, want %d: %v", len(got), len(want), got)
+		t.Errorf("got %d metrics, want %d", len(got), len(want))
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected %s", k)
+			}
+		}
 	}
 	for k, w := range want {
 		m := got[k]
@@ -112,16 +161,38 @@ func TestContainerMetrics(t *testing.T) {
 	}
 }
 
+func TestSpecMetrics(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	base := []string{"c1", "app", "busybox"}
+	got := checkMetrics(t, specMetrics(&runtimeapi.LinuxContainerResources{
+		CpuPeriod: 100000, CpuQuota: 20000, CpuShares: 1024, MemoryLimitInBytes: 64 << 20, MemorySwapLimitInBytes: 64 << 20,
+	}, at, base))
+	want := map[string]uint64{mSpecCPUPeriod: 100000, mSpecCPUQuota: 20000, mSpecCPUShares: 1024, mSpecMemoryLimit: 64 << 20, mSpecMemorySwapLimit: 64 << 20}
+	if len(got) != len(want) {
+		t.Errorf("got %v", got)
+	}
+	for k, v := range want {
+		if m := got[k]; m == nil || m.Value.Value != v {
+			t.Errorf("%s = %v, want %d", k, m, v)
+		}
+	}
+	// Nothing set: zeros, and no quota at all (unlimited).
+	got = checkMetrics(t, specMetrics(&runtimeapi.LinuxContainerResources{CpuQuota: -1}, at, base))
+	if _, ok := got[mSpecCPUQuota]; ok || len(got) != 4 || got[mSpecCPUShares].Value.Value != 0 {
+		t.Errorf("unset resources gave %v", got)
+	}
+}
+
 func TestNetworkMetrics(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	n := &podNetSample{at: at, ifaces: []netDevStats{
 		{name: "lo", rxBytes: 99, txBytes: 99},
-		{name: "eth0", rxBytes: 100, rxErrors: 1, txBytes: 200, txErrors: 2},
+		{name: "eth0", rxBytes: 100, rxPackets: 10, rxErrors: 1, rxDropped: 3, txBytes: 200, txPackets: 20, txErrors: 2, txDropped: 4},
 	}}
 	got := checkMetrics(t, networkMetrics(n, []string{"p1", "web", ""}))
 	want := map[string]uint64{
-		mNetRxBytes + "/eth0": 100, mNetRxErrors + "/eth0": 1,
-		mNetTxBytes + "/eth0": 200, mNetTxErrors + "/eth0": 2,
+		mNetRxBytes + "/eth0": 100, mNetRxErrors + "/eth0": 1, mNetRxPackets + "/eth0": 10, mNetRxDropped + "/eth0": 3,
+		mNetTxBytes + "/eth0": 200, mNetTxErrors + "/eth0": 2, mNetTxPackets + "/eth0": 20, mNetTxDropped + "/eth0": 4,
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %v, want %v", got, want)

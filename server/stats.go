@@ -37,6 +37,8 @@ type ctrSample struct {
 	hasRate bool          // there was a reading before
 	fsAt    time.Time     // when fs was measured; zero if never
 	fs      writableLayer // usage of the upper dir
+	procs   processUsage  // measured with fs
+	io      []cgroups.IO  // measured with fs
 }
 
 // writableLayer is the disk a container's upper dir uses.
@@ -44,6 +46,8 @@ type writableLayer struct {
 	mountpoint string
 	bytes      uint64
 	inodes     uint64
+	// The filesystem holding it: its size and inodes, from statfs.
+	fsBytes, fsInodes, fsInodesFree uint64
 }
 
 // podNetSample is a pod's network counters, read in its namespace.
@@ -157,9 +161,20 @@ func (c *statsCollector) sampleContainer(ctr *store.Container, pod *store.Pod, w
 	}
 	var fsu writableLayer
 	var fsErr error
+	var pu processUsage
+	var ios []cgroups.IO
 	if walk {
 		fsu, fsErr = dirUsage(filepath.Join(ctr.DataDir, "upper"))
 		fsu.mountpoint = ctr.DataDir
+		var sfs syscall.Statfs_t
+		if syscall.Statfs(ctr.DataDir, &sfs) == nil {
+			fsu.fsBytes = sfs.Blocks * uint64(sfs.Bsize)
+			fsu.fsInodes, fsu.fsInodesFree = sfs.Files, sfs.Ffree
+		}
+		if p, err := containerCgroup(c.s.cfg.CgroupDriver, pod.CgroupPath, ctr.ID); err == nil {
+			pu = cgroupProcessUsage(p)
+			ios, _ = cgroups.ReadIO(p)
+		}
 	}
 	if cgErr != nil && !errors.Is(cgErr, fs.ErrNotExist) {
 		c.s.log.WithError(cgErr).Debugf("stats: container %s cgroup", ctr.ID)
@@ -182,7 +197,7 @@ func (c *statsCollector) sampleContainer(ctr *store.Container, pod *store.Pod, w
 		smp.at, smp.cg, smp.cgOK = now, cg, true
 	}
 	if walk && fsErr == nil {
-		smp.fsAt, smp.fs = now, fsu
+		smp.fsAt, smp.fs, smp.procs, smp.io = now, fsu, pu, ios
 	}
 	c.ctrs[ctr.ID] = smp
 	cp := *smp
@@ -205,6 +220,22 @@ func (c *statsCollector) container(ctr *store.Container, pod *store.Pod) *ctrSam
 		return c.sampleContainer(ctr, pod, true)
 	case time.Since(cp.at) > statsFresh:
 		return c.sampleContainer(ctr, pod, false)
+	}
+	return &cp
+}
+
+// sampled returns a running container's last sample, sampling it now
+// (walk included) only if the collector has none yet.
+func (c *statsCollector) sampled(ctr *store.Container, pod *store.Pod) *ctrSample {
+	c.mu.Lock()
+	old := c.ctrs[ctr.ID]
+	var cp ctrSample
+	if old != nil {
+		cp = *old
+	}
+	c.mu.Unlock()
+	if old == nil {
+		return c.sampleContainer(ctr, pod, true)
 	}
 	return &cp
 }

@@ -13,11 +13,11 @@ const defaultInterface = "eth0"
 
 // netDevStats is one interface's line of /proc/net/dev.
 type netDevStats struct {
-	name     string
-	rxBytes  uint64
-	rxErrors uint64
-	txBytes  uint64
-	txErrors uint64
+	name                string
+	rxBytes, rxPackets  uint64
+	rxErrors, rxDropped uint64
+	txBytes, txPackets  uint64
+	txErrors, txDropped uint64
 }
 
 // parseNetDev reads the text of /proc/net/dev: two header lines, then
@@ -45,7 +45,11 @@ func parseNetDev(text string) ([]netDevStats, error) {
 			}
 			n[j] = v
 		}
-		out = append(out, netDevStats{name: strings.TrimSpace(name), rxBytes: n[0], rxErrors: n[2], txBytes: n[8], txErrors: n[10]})
+		out = append(out, netDevStats{
+			name:    strings.TrimSpace(name),
+			rxBytes: n[0], rxPackets: n[1], rxErrors: n[2], rxDropped: n[3],
+			txBytes: n[8], txPackets: n[9], txErrors: n[10], txDropped: n[11],
+		})
 	}
 	return out, nil
 }

@@ -26,9 +26,9 @@ func TestParseNetDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []netDevStats{
-		{name: "lo", rxBytes: 120, txBytes: 120},
-		{name: "eth0", rxBytes: 4562, rxErrors: 3, txBytes: 1306, txErrors: 7},
-		{name: "net1", rxBytes: math.MaxUint64, txBytes: 5},
+		{name: "lo", rxBytes: 120, rxPackets: 2, txBytes: 120, txPackets: 2},
+		{name: "eth0", rxBytes: 4562, rxPackets: 31, rxErrors: 3, txBytes: 1306, txPackets: 12, txErrors: 7},
+		{name: "net1", rxBytes: math.MaxUint64, rxPackets: 1, txBytes: 5, txPackets: 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d interfaces %+v, want %d", len(got), got, len(want))

@@ -103,3 +103,70 @@ func TestPodMetrics(t *testing.T) {
 		t.Errorf("StreamPodSandboxMetrics: %s: %v", why, pms)
 	}
 }
+
+// TestPodMetricsRightAfterStart lists the metrics of a container that just
+// started, before the collector's first round: kubelet (and critest) scrape
+// whenever they like, and every series a descriptor names must be there,
+// the container's resource settings among them.
+func TestPodMetricsRightAfterStart(t *testing.T) {
+	p := startPodDaemon(t, "")
+	p.mustPull("busybox")
+	podCfg := p.podConfig("metrics-now")
+	pod := p.runPod(podCfg)
+	cfg := ctrConfig("sleeper", "busybox", "sleep", "3600")
+	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{
+		CpuPeriod: 100000, CpuQuota: 20000, CpuShares: 1024, MemoryLimitInBytes: 64 << 20,
+	}
+	ctr := p.runCtr(pod, podCfg, cfg)
+
+	resp, err := p.rt.ListPodSandboxMetrics(p.ctx(), &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, pm := range resp.GetPodMetrics() {
+		if pm.GetPodSandboxId() != pod {
+			continue
+		}
+		for _, m := range pm.GetMetrics() {
+			got[m.GetName()] = m.GetValue().GetValue()
+		}
+		for _, cm := range pm.GetContainerMetrics() {
+			if cm.GetContainerId() == ctr {
+				for _, m := range cm.GetMetrics() {
+					got[m.GetName()] = m.GetValue().GetValue()
+				}
+			}
+		}
+	}
+	// Every descriptor has a series, but block I/O, which a host may not
+	// account for the disk under the writable layer.
+	descs, err := p.rt.ListMetricDescriptors(p.ctx(), &runtimeapi.ListMetricDescriptorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	optional := map[string]bool{
+		"container_blkio_device_usage_total": true, "container_fs_reads_bytes_total": true, "container_fs_reads_total": true,
+		"container_fs_writes_bytes_total": true, "container_fs_writes_total": true,
+	}
+	for _, d := range descs.GetDescriptors() {
+		if _, ok := got[d.GetName()]; !ok && !optional[d.GetName()] {
+			t.Errorf("no %s for a container that just started", d.GetName())
+		}
+	}
+	for name, want := range map[string]uint64{
+		"container_spec_cpu_period":         100000,
+		"container_spec_cpu_quota":          20000,
+		"container_spec_cpu_shares":         1024,
+		"container_spec_memory_limit_bytes": 64 << 20,
+		"container_processes":               1,
+		"container_threads":                 1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %d, want %d", name, got[name], want)
+		}
+	}
+	if got["container_file_descriptors"] < 3 || got["container_fs_inodes_total"] == 0 || got["container_start_time_seconds"] < uint64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("file descriptors %d, inodes %d, start time %d", got["container_file_descriptors"], got["container_fs_inodes_total"], got["container_start_time_seconds"])
+	}
+}
