@@ -10,7 +10,7 @@ GOFLAGS_B := -trimpath -ldflags "$(LDFLAGS)"
 CRI_TOOLS := v1.37.0
 PREFIX    ?= /usr/local
 
-.PHONY: all build deps run test test-unit test-e2e bench install clean fuzz lint
+.PHONY: all build deps run test test-unit test-e2e test-critest bench install clean fuzz lint
 
 all: build
 
@@ -44,6 +44,20 @@ test-unit:
 test-e2e: build bin/crictl
 	BERTH_E2E=1 BERTHD=$(CURDIR)/bin/berthd CRICTL=$(CURDIR)/bin/crictl \
 		$(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | tee /tmp/berth-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+
+# critest, the CRI conformance suite of cri-tools, against a berthd of its
+# own: test/cmd/critest-run sets up and removes everything the run needs.
+# Binaries are cached in build/critest. See docs/conformance.md.
+CRITEST_DIR := build/critest
+test-critest: deps build
+	BERTH_CRITEST=1 hack/install-deps.sh
+	hack/build-critest.sh $(CRI_TOOLS) $(CRITEST_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(CRITEST_DIR)/webserver ./test/cmd/critest-webserver
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(CRITEST_DIR)/nnp ./test/cmd/critest-nnp
+	$(GO) build -o $(CRITEST_DIR)/critest-run ./test/cmd/critest-run
+	$(CRITEST_DIR)/critest-run --berthd bin/berthd --critest $(CRITEST_DIR)/critest \
+		--busybox $(CRITEST_DIR)/busybox --webserver $(CRITEST_DIR)/webserver --nnp $(CRITEST_DIR)/nnp \
+		--out $(CRITEST_DIR)/run
 
 fuzz:
 	TMPDIR=/dev/shm $(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 60s -fuzzminimizetime 1s ./images/unpack/

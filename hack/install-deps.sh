@@ -29,3 +29,9 @@ if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   echo "Go 1.26 is needed at /usr/local/go (or on PATH)" >&2
   exit 1
 fi
+
+# critest's images need a busybox with more applets than busybox-static's;
+# built once from Debian's source package and cached in build/critest.
+if [ "${BERTH_CRITEST:-}" = 1 ]; then
+  "$(dirname "$0")/build-busybox.sh" >/dev/null
+fi

@@ -30,11 +30,15 @@ func modesOf(cfg *runtimeapi.PodSandboxConfig) podModes {
 	}
 }
 
+// podHostname is the hostname the config names or, when it names none, the
+// node's, as containerd and CRI-O do: the pod's name is no fallback, since
+// it may be longer than the 64 bytes a hostname may have.
 func podHostname(cfg *runtimeapi.PodSandboxConfig) string {
 	if h := cfg.GetHostname(); h != "" {
 		return h
 	}
-	return cfg.GetMetadata().GetName()
+	h, _ := os.Hostname()
+	return h
 }
 
 // setupPod does the effects of RunPodSandbox in order, registering the

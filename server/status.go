@@ -22,10 +22,12 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			network,
 		}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{
-			{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}},
-			{Name: defaultHandler, Features: &runtimeapi.RuntimeHandlerFeatures{}},
+			{Name: "", Features: handlerFeatures()},
+			{Name: defaultHandler, Features: handlerFeatures()},
 		},
-		Features: &runtimeapi.RuntimeFeatures{},
+		// oci/spec applies both policies (Strict leaves out the groups of
+		// the image's /etc/group) and ContainerStatus reports the user.
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		name, file := s.net.NetworkName()
@@ -33,4 +35,11 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		resp.Info = map[string]string{"config": string(info)}
 	}
 	return resp, nil
+}
+
+// handlerFeatures are those of the in-process libcontainer handler:
+// recursive read-only mounts ("rro", mount_setattr with AT_RECURSIVE),
+// which oci/spec emits for a mount that asks for them.
+func handlerFeatures() *runtimeapi.RuntimeHandlerFeatures {
+	return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true}
 }

@@ -42,11 +42,11 @@ const (
 // when the header is written).
 type fileEntry struct {
 	name     string
-	typ      byte // tar.TypeReg, tar.TypeDir, tar.TypeSymlink
+	typ      byte // tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink
 	mode     int64
 	uid, gid int
 	data     []byte
-	link     string
+	link     string // a symlink's target; a hard link's target path in the layer
 }
 
 func dir(name string, mode int64) fileEntry {
@@ -87,7 +87,7 @@ func buildTar(entries []fileEntry, sorted bool) ([]byte, error) {
 			if !strings.HasSuffix(hdr.Name, "/") {
 				hdr.Name += "/"
 			}
-		case tar.TypeSymlink:
+		case tar.TypeSymlink, tar.TypeLink:
 			hdr.Linkname = e.link
 		case tar.TypeReg:
 			hdr.Size = int64(len(e.data))
