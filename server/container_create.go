@@ -104,7 +104,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	}
 	c.ProcessLabel = processLabel
 	u.add("SELinux label", func() error { releaseSELinux(processLabel); return nil })
-	if err := rootfs.Mount(lowers, layout, mountLabel); err != nil {
+	if err := s.mountContainerRoot(pod, lowers, layout, mountLabel); err != nil {
 		return nil, err
 	}
 	u.add("root filesystem", func() error { return rootfs.Unmount(layout.Target) })
@@ -268,7 +268,7 @@ func shimError(err error) error {
 }
 
 func podNamespaces(p *store.Pod) spec.Namespaces {
-	ns := spec.Namespaces{Net: p.NetNS, IPC: p.IPCNS, UTS: p.UTSNS}
+	ns := spec.Namespaces{Net: p.NetNS, IPC: p.IPCNS, UTS: p.UTSNS, User: podUserNSPath(p)}
 	if p.PIDHolder > 0 {
 		ns.PID = pidNSPath(p.PIDHolder)
 	}

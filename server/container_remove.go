@@ -51,6 +51,11 @@ func (s *Server) removeContainer(ctx context.Context, c *store.Container) error 
 	if err := rootfs.Unmount(c.Rootfs); err != nil {
 		return err
 	}
+	// Idmapped layers a crash left attached must go before the bundle is
+	// removed recursively.
+	if err := rootfs.UnmountLowers(c.Rootfs); err != nil {
+		return err
+	}
 	if err := errors.Join(os.RemoveAll(c.Bundle), os.RemoveAll(c.DataDir)); err != nil {
 		return err
 	}

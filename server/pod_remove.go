@@ -56,7 +56,7 @@ func (s *Server) removePod(ctx context.Context, pod *store.Pod) error {
 		return err
 	}
 	nsDir := filepath.Join(pod.Dir, "ns")
-	if err := removeNamespaces(map[int]string{0: filepath.Join(nsDir, "net"), 1: filepath.Join(nsDir, "ipc"), 2: filepath.Join(nsDir, "uts")}); err != nil {
+	if err := removeNamespaces(map[int]string{0: filepath.Join(nsDir, "net"), 1: filepath.Join(nsDir, "ipc"), 2: filepath.Join(nsDir, "uts"), 3: usernsPin(pod.Dir)}); err != nil {
 		return err
 	}
 	if pod.OwnCgroup {

@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/oci/shim"
+	"github.com/berth-runtime/berth/oci/spec"
 	"github.com/berth-runtime/berth/pkg/netns"
 	"github.com/berth-runtime/berth/pkg/network"
 	"github.com/berth-runtime/berth/pkg/podfiles"
@@ -70,7 +71,17 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 		if err := os.MkdirAll(nsDir, 0o700); err != nil {
 			return nil, err
 		}
-		paths, err := netns.NewSet(nsDir, kinds...)
+		var paths map[int]string
+		var err error
+		if userns := spec.PodUserNamespace(cfg); userns != nil {
+			// Owned by the pod's user namespace (pod_userns.go).
+			paths, pod.PIDHolder, err = s.newPodUserNamespaces(&pod, userns, nsDir, kinds, cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_POD)
+			if pod.PIDHolder > 0 {
+				u.add("PID namespace", func() error { stopPIDHolder(&pod); return nil })
+			}
+		} else {
+			paths, err = netns.NewSet(nsDir, kinds...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("pod namespaces: %w", err)
 		}
@@ -83,7 +94,7 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 	} else if err := netns.SetHostname(pod.UTSNS, hostname); err != nil {
 		return nil, fmt.Errorf("pod hostname: %w", err)
 	}
-	if sc := cfg.GetLinux().GetSysctls(); len(sc) > 0 {
+	if sc := podLevelSysctls(cfg); len(sc) > 0 {
 		if err := netns.SetSysctls(pod.NetNS, pod.IPCNS, sc); err != nil {
 			return nil, invalid("linux.sysctls", "%v", err)
 		}
@@ -142,6 +153,11 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 			return nil, err
 		}
 		opts := "mode=1777,size=" + strconv.FormatInt(s.cfg.Runtime.ShmSize, 10)
+		owner, err := shmOwnerOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts += owner
 		if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
 			return nil, fmt.Errorf("pod /dev/shm: %w", err)
 		}
@@ -164,7 +180,12 @@ func (s *Server) setupPod(ctx context.Context, p *store.Pod, cfg *runtimeapi.Pod
 	pod.ShimPID = r.pid
 	s.setShim(pod.ID, r.client)
 
-	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_POD {
+	if pod.PIDHolder > 0 {
+		// Made with the pod's user namespace.
+		if err := s.placePIDHolder(&pod); err != nil {
+			return nil, err
+		}
+	} else if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_POD {
 		holder, err := s.startPIDHolder(&pod)
 		if err != nil {
 			return nil, err

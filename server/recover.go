@@ -67,9 +67,10 @@ func (s *Server) removeStrays() {
 			s.log.Infof("removing %s: no pod or container record names it", p)
 			unmountImageVolumes(p)
 			rootfs.Unmount(filepath.Join(p, "rootfs"))
+			rootfs.UnmountLowers(filepath.Join(p, "rootfs"))
 			unmountAll(filepath.Join(p, "shm"))
 			nsDir := filepath.Join(p, "ns")
-			removeNamespaces(map[int]string{0: filepath.Join(nsDir, "net"), 1: filepath.Join(nsDir, "ipc"), 2: filepath.Join(nsDir, "uts")})
+			removeNamespaces(map[int]string{0: filepath.Join(nsDir, "net"), 1: filepath.Join(nsDir, "ipc"), 2: filepath.Join(nsDir, "uts"), 3: usernsPin(p)})
 			if err := os.RemoveAll(p); err != nil {
 				s.log.WithError(err).Warnf("removing %s", p)
 			}

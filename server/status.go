@@ -39,7 +39,8 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 
 // handlerFeatures are those of the in-process libcontainer handler:
 // recursive read-only mounts ("rro", mount_setattr with AT_RECURSIVE),
-// which oci/spec emits for a mount that asks for them.
+// which oci/spec emits for a mount that asks for them, and user namespaces
+// for pods (userns_options mode POD, server/pod_userns.go).
 func handlerFeatures() *runtimeapi.RuntimeHandlerFeatures {
-	return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true}
+	return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true, UserNamespaces: true}
 }

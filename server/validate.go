@@ -163,6 +163,9 @@ func validatePodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if err := spec.ValidateSysctls(cfg.GetLinux().GetSysctls(), m.hostNet, m.hostIPC); err != nil {
 		return invalid("config.linux.sysctls", "%v", err)
 	}
+	if err := spec.ValidatePodUserNamespace("config.linux.security_context.namespace_options", cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()); err != nil {
+		return requestError("", err)
+	}
 	return nil
 }
 

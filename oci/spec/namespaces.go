@@ -18,7 +18,7 @@ type nsResult struct {
 // the node's hostname. A new mount namespace always; a new cgroup
 // namespace only on cgroup v2, where it hides the host's hierarchy (on v1
 // runc bind-mounts the container's own cgroup directories anyway, and
-// containerd does the same). No user namespace yet.
+// containerd does the same). The pod's user namespace when it has one.
 func namespaces(in Input) (nsResult, error) {
 	podOpts := in.Pod.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	ctrOpts := in.Container.GetLinux().GetSecurityContext().GetNamespaceOptions()
@@ -32,11 +32,10 @@ func namespaces(in Input) (nsResult, error) {
 	}
 	const nsField = scField + "namespace_options."
 
-	if u := ctrOpts.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
-		return nsResult{}, fieldErr(nsField+"userns_options", "user namespaces are not supported")
-	}
-	if u := podOpts.GetUsernsOptions(); u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
-		return nsResult{}, fieldErr("sandbox_config.linux.security_context.namespace_options.userns_options", "user namespaces are not supported")
+	// The pod's user namespace, if it has one (userns.go).
+	userNS, err := userNamespace(in, ctrOpts)
+	if err != nil {
+		return nsResult{}, err
 	}
 
 	var r nsResult
@@ -56,7 +55,6 @@ func namespaces(in Input) (nsResult, error) {
 		}
 		return false, nil
 	}
-	var err error
 	if r.hostNet, err = join("network", specs.NetworkNamespace, opts.GetNetwork(), in.Namespaces.Net); err != nil {
 		return nsResult{}, err
 	}
@@ -89,6 +87,9 @@ func namespaces(in Input) (nsResult, error) {
 	r.list = append(r.list, specs.LinuxNamespace{Type: specs.MountNamespace})
 	if in.CgroupV2 {
 		r.list = append(r.list, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	}
+	if userNS != nil {
+		r.list = append(r.list, *userNS)
 	}
 	return r, nil
 }

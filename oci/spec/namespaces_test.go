@@ -100,9 +100,9 @@ func TestNamespaces(t *testing.T) {
 			err:  "linux.security_context.namespace_options.network: mode TARGET is not supported",
 		},
 		{
-			name: "user namespace requested",
+			name: "user namespace the pod does not have",
 			ctr:  &runtimeapi.NamespaceOption{Pid: CONTAINER, UsernsOptions: &runtimeapi.UserNamespace{Mode: POD}},
-			err:  "linux.security_context.namespace_options.userns_options: user namespaces are not supported",
+			err:  "linux.security_context.namespace_options.userns_options.mode: POD differs from the pod's NODE",
 		},
 		{
 			name: "host user namespace is fine",

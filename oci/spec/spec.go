@@ -22,6 +22,9 @@ type Namespaces struct {
 	// PID is the pod's PID namespace when the request's PID mode is POD,
 	// or the target container's when it is TARGET.
 	PID string
+	// User is the pod's pinned user namespace; used when the pod's
+	// userns_options mode is POD (see userns.go).
+	User string
 }
 
 // HostDevice describes a device node on the host, as the caller found it.
@@ -198,6 +201,9 @@ func Generate(in Input) (*Result, error) {
 	}
 	user, err := resolveUser(sc, in.Image.User, in.Users)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMapped(user, in.Pod); err != nil {
 		return nil, err
 	}
 	caps, withheld, err := capabilities(sc, in.HostCapabilities)
