@@ -61,7 +61,8 @@ func (s *Service) Pull(ctx context.Context, imageName string, auth *Auth) (*Imag
 	return v.(*Image).clone(), nil
 }
 
-func (s *Service) pull(ctx context.Context, ref Ref, auth *Auth) (*Image, error) {
+func (s *Service) pull(ctx context.Context, ref Ref, auth *Auth) (_ *Image, err error) {
+	defer s.observePull(time.Now(), &err)
 	s.cfgMu.RLock()
 	hosts := hostsFor(ref.Domain(), s.regs)
 	authFile, timeout, jobs := s.auth, s.timeout.D(), s.jobs

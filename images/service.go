@@ -49,7 +49,8 @@ type Service struct {
 	layerFlight flightGroup // by chain ID
 	pullFlight  flightGroup // by reference
 
-	pulledBytes atomic.Int64
+	pulledBytes  atomic.Int64
+	pullObserver pullObserver // metrics; set once before serving
 }
 
 // New opens the image store under root and loads its records.

@@ -49,5 +49,6 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 	if started {
 		s.emitContainerEvent(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, rec)
 	}
+	s.metrics.ObserveContainerStart(time.Since(c.CreatedAt))
 	return &runtimeapi.StartContainerResponse{}, nil
 }

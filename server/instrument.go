@@ -11,12 +11,15 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/pkg/metrics"
 )
 
 // Interceptors returns the server options that wrap every RPC: request
 // validation, a debug line with the method, ids and duration, recovery of a
-// panic into codes.Internal, and mapping of errors to gRPC codes.
-func Interceptors(log *logrus.Entry) []grpc.ServerOption {
+// panic into codes.Internal, mapping of errors to gRPC codes, and the RPC
+// metrics (m may be nil: metrics off).
+func Interceptors(log *logrus.Entry, m *metrics.Metrics) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 			start := time.Now()
@@ -27,6 +30,7 @@ func Interceptors(log *logrus.Entry) []grpc.ServerOption {
 					resp, err = nil, status.Errorf(codes.Internal, "%s: internal error: %v", method, r)
 				}
 				logCall(log, method, req, start, err)
+				m.ObserveRPC(method, time.Since(start), status.Code(err))
 			}()
 			if err = validate(info.FullMethod, req); err != nil {
 				return nil, err
@@ -43,6 +47,7 @@ func Interceptors(log *logrus.Entry) []grpc.ServerOption {
 					err = status.Errorf(codes.Internal, "%s: internal error: %v", method, r)
 				}
 				logCall(log, method, nil, start, err)
+				m.ObserveRPC(method, time.Since(start), status.Code(err))
 			}()
 			return toStatus(handler(srv, ss))
 		}),

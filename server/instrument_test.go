@@ -47,7 +47,7 @@ func serve(t *testing.T, impl *panicky) (runtimeapi.ImageServiceClient, runtimea
 	lis := bufconn.Listen(1 << 20)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	g := grpc.NewServer(Interceptors(logrus.NewEntry(log))...)
+	g := grpc.NewServer(Interceptors(logrus.NewEntry(log), nil)...)
 	runtimeapi.RegisterImageServiceServer(g, impl)
 	runtimeapi.RegisterRuntimeServiceServer(g, impl)
 	go g.Serve(lis)

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-runtime/berth/oci/shim"
 	"github.com/berth-runtime/berth/pkg/config"
 	"github.com/berth-runtime/berth/pkg/hostport"
+	"github.com/berth-runtime/berth/pkg/metrics"
 	"github.com/berth-runtime/berth/pkg/network"
 	"github.com/berth-runtime/berth/server/store"
 )
@@ -30,6 +31,7 @@ type Deps struct {
 	Network  *network.Manager
 	Facts    host.Facts
 	ShimPath string
+	Metrics  *metrics.Metrics // nil when metrics are off
 }
 
 // Server implements the CRI services. RPCs not built yet are answered by
@@ -60,6 +62,10 @@ type Server struct {
 
 	events  eventBroker  // container events for GetContainerEvents
 	podCIDR atomic.Value // string: the node's pod CIDR, from UpdateRuntimeConfig
+
+	stream *streamService // Exec, Attach and PortForward URLs (streaming.go)
+
+	metrics *metrics.Metrics // nil when off; see metrics_prom.go
 }
 
 // New creates the CRI server.
@@ -76,6 +82,7 @@ func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
 		holds:    map[string]func(){},
 		ports:    hostport.New(log),
 	}
+	s.metrics = d.Metrics
 	s.stats = newStatsCollector(s)
 	go s.stats.run()
 	return s

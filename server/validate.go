@@ -84,6 +84,9 @@ var validators = map[string]func(any) error{
 		}
 		return nil
 	},
+	"Exec":        func(r any) error { return validateExec(r.(*runtimeapi.ExecRequest)) },
+	"Attach":      func(r any) error { return validateAttach(r.(*runtimeapi.AttachRequest)) },
+	"PortForward": func(r any) error { return validatePortForward(r.(*runtimeapi.PortForwardRequest)) },
 	"UpdateContainerResources": func(r any) error {
 		req := r.(*runtimeapi.UpdateContainerResourcesRequest)
 		if err := required("container_id", req.GetContainerId()); err != nil {

@@ -48,6 +48,9 @@ type container struct {
 	io     copiers
 	cgroup map[string]string // libcontainer's cgroup paths, for the OOM count
 
+	// streams: attach clients fed from the output, exec sessions (session.go)
+	streams streams
+
 	// op serialises the calls that change the container (Create, Start,
 	// Delete); State, Wait and Signal do not take it.
 	op      sync.Mutex
@@ -221,6 +224,9 @@ func (c *container) create(req *api.CreateRequest) (retErr error) {
 		stdout, stderr = w.Stream("stdout"), w.Stream("stderr")
 	}
 
+	stdout, stderr = c.streams.wrap(stdout, stderr)
+	c.streams.stdin, c.streams.stdinOnce = req.Stdin, req.StdinOnce
+
 	lc, err := libcontainer.Create(c.shim.lcRoot, c.id, cfg)
 	if errors.Is(err, libcontainer.ErrExist) {
 		// Left behind by a shim that died in this directory: remove it if
@@ -369,6 +375,7 @@ func (c *container) waitExit(pid int) {
 	if !c.io.wait(ioDrainTimeout) {
 		log.Printf("container %s: output still open %v after exit; closed it", c.id, ioDrainTimeout)
 	}
+	c.streams.end()
 	if c.stdin != nil {
 		c.stdin.Close()
 	}

@@ -179,6 +179,7 @@ func run(pod, dir, cgroupPath string, readyFD int) error {
 	var once sync.Once
 	rs := &rpcServer{
 		methods: s.methods(),
+		session: s.serveSession,
 		after: map[string]func(){
 			api.MethodShutdown: func() { once.Do(func() { close(done) }) },
 		},

@@ -9,6 +9,8 @@ import (
 	"net"
 	"reflect"
 	"sync"
+
+	"github.com/berth-runtime/berth/oci/shim/api"
 )
 
 // A small server for the net/rpc wire protocol with the gob codec, which is
@@ -63,6 +65,9 @@ type rpcServer struct {
 	// (used by Shutdown, which must answer before the process exits).
 	after map[string]func()
 	wg    sync.WaitGroup
+
+	// session serves a connection that starts with api.SessionMagic.
+	session func(conn net.Conn, r *bufio.Reader)
 }
 
 func (s *rpcServer) serve(l net.Listener) error {
@@ -84,7 +89,14 @@ func (s *rpcServer) serve(l net.Listener) error {
 
 func (s *rpcServer) serveConn(conn net.Conn) {
 	defer conn.Close()
-	dec := gob.NewDecoder(bufio.NewReader(conn))
+	br := bufio.NewReader(conn)
+	// A streaming session (session.go) is a connection of its own.
+	if b, err := br.Peek(1); err == nil && b[0] == api.SessionMagic && s.session != nil {
+		br.Discard(1)
+		s.session(conn, br)
+		return
+	}
+	dec := gob.NewDecoder(br)
 	w := bufio.NewWriter(conn)
 	enc := gob.NewEncoder(w)
 	var wmu sync.Mutex

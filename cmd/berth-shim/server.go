@@ -5,6 +5,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -70,7 +71,9 @@ func (s *server) get(id string) (*container, error) {
 func (s *server) Info(*api.Empty) (*api.Info, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &api.Info{PodID: s.pod, Pid: os.Getpid(), Containers: len(s.containers)}, nil
+	fds, _ := os.ReadDir("/proc/self/fd") // counts its own descriptor too
+	return &api.Info{PodID: s.pod, Pid: os.Getpid(), Containers: len(s.containers),
+		Goroutines: runtime.NumGoroutine(), Fds: len(fds) - 1}, nil
 }
 
 func (s *server) Create(req *api.CreateRequest) (*api.CreateResponse, error) {

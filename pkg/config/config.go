@@ -22,6 +22,9 @@ type Config struct {
 	Image   ImageConfig   `toml:"image" comment:"Image pulls and storage."`
 	Network NetworkConfig `toml:"network" comment:"Pod networking through CNI."`
 
+	Stream  StreamConfig  `toml:"stream" comment:"The streaming server for Exec, Attach and PortForward (the URLs those RPCs return)."`
+	Metrics MetricsConfig `toml:"metrics" comment:"Prometheus metrics over HTTP."`
+
 	// Registries maps a registry host (as in image names: docker.io,
 	// registry.example:5000) to how it is reached. Reloaded on SIGHUP.
 	Registries map[string]Registry `toml:"registries" comment:"Per-registry settings, keyed by the registry host of image names. Reloaded on SIGHUP.\nExample:\n  [registries.\"docker.io\"]\n  mirrors = [\"http://127.0.0.1:5000\"]\n  endpoint = \"http://127.0.0.1:5000\"\n  [registries.\"registry.example:5000\"]\n  insecure = true"`
@@ -51,6 +54,16 @@ type ImageConfig struct {
 type NetworkConfig struct {
 	ConfDir    string   `toml:"conf_dir" comment:"Where CNI network configs are read from; the first in lexical order is used."`
 	PluginDirs []string `toml:"plugin_dirs" comment:"Where CNI plugin binaries are looked up, in order."`
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	Address string `toml:"address" comment:"host:port where /metrics is served over plain HTTP, such as \"127.0.0.1:9090\"; empty disables it (nothing listens)."`
+}
+
+// StreamConfig configures the streaming server.
+type StreamConfig struct {
+	Address string `toml:"address" comment:"host:port the streaming server listens on, plain HTTP without authentication: keep it on a loopback address. Port 0 picks a free port at start."`
 }
 
 // Registry says how one registry is reached.
@@ -89,6 +102,7 @@ func Default() Config {
 			ConfDir:    "/etc/cni/net.d",
 			PluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"},
 		},
+		Stream:     StreamConfig{Address: "127.0.0.1:0"},
 		Registries: map[string]Registry{},
 	}
 }

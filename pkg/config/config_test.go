@@ -107,6 +107,10 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"mirror without scheme", "[registries.\"docker.io\"]\nmirrors = [\"127.0.0.1:5000\"]", "mirrors[0]"},
 		{"endpoint with path", "[registries.\"docker.io\"]\nendpoint = \"http://h/x\"", "endpoint"},
 		{"cgroup driver", `cgroup_driver = "openrc"`, "cgroup_driver"},
+		{"stream address without host", "[stream]\naddress = \":0\"", "stream.address"},
+		{"stream address without port", "[stream]\naddress = \"127.0.0.1\"", "stream.address"},
+		{"metrics address without port", "[metrics]\naddress = \"127.0.0.1\"", "metrics.address"},
+		{"metrics port zero", "[metrics]\naddress = \"127.0.0.1:0\"", "metrics.address"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -60,11 +62,19 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout: must be greater than zero")
 	}
+	if err := checkStreamAddress(c.Stream.Address); err != nil {
+		return fmt.Errorf("config: stream.address: %v", err)
+	}
 	if c.Image.MaxConcurrentDownloads < 1 || c.Image.MaxConcurrentDownloads > 64 {
 		return fmt.Errorf("config: image.max_concurrent_downloads: %d is not between 1 and 64", c.Image.MaxConcurrentDownloads)
 	}
 	if c.Image.PullProgressTimeout <= 0 {
 		return fmt.Errorf("config: image.pull_progress_timeout: must be greater than zero")
+	}
+	if a := c.Metrics.Address; a != "" {
+		if err := checkHostPort(a); err != nil {
+			return fmt.Errorf("config: metrics.address: %q: %v", a, err)
+		}
 	}
 	for host, r := range c.Registries {
 		if host == "" || strings.ContainsAny(host, "/ ") {
@@ -110,4 +120,33 @@ func oneOf(v string, allowed ...string) bool {
 		}
 	}
 	return false
+}
+
+// checkHostPort accepts host:port with a port from 1 to 65535; an empty
+// host means every address.
+func checkHostPort(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("must be host:port, such as 127.0.0.1:9090")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// checkStreamAddress accepts host:port with a host and a port number (0 for
+// any free port).
+func checkStreamAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host (the server has no authentication: name a loopback address)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
 }

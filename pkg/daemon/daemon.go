@@ -104,15 +104,23 @@ func Run(cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath}, log)
+	mtr, err := newMetrics(cfg, imgs)
+	if err != nil {
+		return err
+	}
+	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath, Metrics: mtr}, log)
 	defer cri.Close()
 	cri.Recover(context.Background())
+	if err := cri.StartStreaming(); err != nil {
+		return fmt.Errorf("streaming server on %s: %w", cfg.Stream.Address, err)
+	}
+	defer cri.StopStreaming()
 
 	lis, err := listenUnix(cfg.Socket)
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(append(server.Interceptors(logrus.WithField("component", "cri")), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))...)
+	g := grpc.NewServer(append(server.Interceptors(logrus.WithField("component", "cri"), mtr), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))...)
 	cri.Register(g)
 	admin.Register(g, func(ctx context.Context, path string) ([]admin.Imported, error) {
 		got, err := imgs.ImportFile(ctx, path)
@@ -129,6 +137,14 @@ func Run(cfg config.Config, opts Options) error {
 		if err := imgs.WatchImportDir(ctx, dir); err != nil {
 			log.WithError(err).Warn("image import dir disabled")
 		}
+	}
+
+	metricsEndpoint, err := serveMetrics(cfg, mtr, cri, logrus.WithField("component", "metrics"))
+	if err != nil {
+		return err
+	}
+	if metricsEndpoint != nil {
+		defer metricsEndpoint.Close()
 	}
 
 	serveErr := make(chan error, 1)

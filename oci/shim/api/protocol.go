@@ -89,6 +89,11 @@ type Info struct {
 	PodID      string
 	Pid        int
 	Containers int
+
+	// Goroutines and Fds the shim holds now, to check that sessions and
+	// containers leave nothing behind.
+	Goroutines int
+	Fds        int
 }
 
 // CreateRequest creates a container in the CRI "created" state: its init
