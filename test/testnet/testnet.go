@@ -74,6 +74,7 @@ type Env struct {
 	t        testing.TB // set by New, for WriteConf and WriteConflist
 	Bridge   string     // the bridge interface on the node
 	Subnet   *net.IPNet // the pod subnet, a /24
+	Subnet6  *net.IPNet // the IPv6 pod subnet, a /64, once EnableIPv6 ran
 	Name     string     // the CNI network name; WriteConf uses its current value
 	ConfDir  string     // where configs are written
 	DataDir  string     // host-local leases
@@ -95,6 +96,7 @@ type Env struct {
 	// the network made.
 	removeDir      string // the temporary Dir Setup made
 	dropRule       []string
+	dropRule6      []string
 	tablesBefore   map[[2]string]bool
 	hostportBefore map[string]bool
 	forwardBefore  string
@@ -102,7 +104,7 @@ type Env struct {
 
 // nftTables are the tables iptables-nft makes on first use; portmap
 // touches the IPv6 nat table even for an IPv4-only pod.
-var nftTables = [][2]string{{"ip", "nat"}, {"ip6", "nat"}, {"ip", "filter"}}
+var nftTables = [][2]string{{"ip", "nat"}, {"ip6", "nat"}, {"ip", "filter"}, {"ip6", "filter"}}
 
 // Run runs a command and returns its combined output; the error quotes it.
 func Run(name string, args ...string) (string, error) {
@@ -248,6 +250,11 @@ func (e *Env) Close() error {
 	}
 	if e.dropRule != nil {
 		if _, err := Run("iptables", append([]string{"-D"}, e.dropRule...)...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.dropRule6 != nil {
+		if _, err := Run("ip6tables", append([]string{"-D"}, e.dropRule6...)...); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -466,6 +473,9 @@ func (e *Env) Conflist(extra ...string) ([]byte, error) {
 		"type":    "host-local",
 		"dataDir": e.DataDir,
 		"ranges":  [][]map[string]string{{{"subnet": e.Subnet.String()}}},
+	}
+	if e.Subnet6 != nil {
+		ipam["ranges"] = [][]map[string]string{{{"subnet": e.Subnet.String()}}, {{"subnet": e.Subnet6.String()}}}
 	}
 	if e.DefaultRoute {
 		ipam["routes"] = []map[string]string{{"dst": "0.0.0.0/0"}}
