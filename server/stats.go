@@ -208,6 +208,19 @@ func (c *statsCollector) sampleContainer(ctr *store.Container, pod *store.Pod, w
 // included) if the collector has not seen it yet, its counters re-read if
 // older than statsFresh, else as cached.
 func (c *statsCollector) container(ctr *store.Container, pod *store.Pod) *ctrSample {
+	return c.containerNoOlderThan(ctr, pod, statsFresh)
+}
+
+// sampled returns a running container's last sample, sampling it now
+// (walk included) only if the collector has none yet.
+func (c *statsCollector) sampled(ctr *store.Container, pod *store.Pod) *ctrSample {
+	return c.containerNoOlderThan(ctr, pod, 0)
+}
+
+// containerNoOlderThan returns the cached sample, sampled now with a walk
+// if there is none, or its counters re-read if older than maxAge (0: any
+// age will do).
+func (c *statsCollector) containerNoOlderThan(ctr *store.Container, pod *store.Pod, maxAge time.Duration) *ctrSample {
 	c.mu.Lock()
 	old := c.ctrs[ctr.ID]
 	var cp ctrSample
@@ -218,24 +231,8 @@ func (c *statsCollector) container(ctr *store.Container, pod *store.Pod) *ctrSam
 	switch {
 	case old == nil:
 		return c.sampleContainer(ctr, pod, true)
-	case time.Since(cp.at) > statsFresh:
+	case maxAge > 0 && time.Since(cp.at) > maxAge:
 		return c.sampleContainer(ctr, pod, false)
-	}
-	return &cp
-}
-
-// sampled returns a running container's last sample, sampling it now
-// (walk included) only if the collector has none yet.
-func (c *statsCollector) sampled(ctr *store.Container, pod *store.Pod) *ctrSample {
-	c.mu.Lock()
-	old := c.ctrs[ctr.ID]
-	var cp ctrSample
-	if old != nil {
-		cp = *old
-	}
-	c.mu.Unlock()
-	if old == nil {
-		return c.sampleContainer(ctr, pod, true)
 	}
 	return &cp
 }
