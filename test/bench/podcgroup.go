@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-runtime/berth/cgroups"
+	"github.com/berth-runtime/berth/test/mountinfo"
 )
 
 // benchCgroup is the parent of every pod cgroup the benchmark names:
@@ -23,9 +24,9 @@ const berthShimCgroup = "/berth/shims"
 
 // cgroupMounts lists the mount points of the cgroup hierarchies (v1 and
 // unified) in mountinfo.
-func cgroupMounts(mountinfo string) []string {
+func cgroupMounts(listing string) []string {
 	var out []string
-	for _, line := range strings.Split(mountinfo, "\n") {
+	for _, line := range strings.Split(listing, "\n") {
 		// "... mountpoint options - fstype source superoptions"
 		pre, post, ok := strings.Cut(line, " - ")
 		if !ok {
@@ -35,7 +36,7 @@ func cgroupMounts(mountinfo string) []string {
 		if len(f) < 5 || len(g) < 1 || (g[0] != "cgroup" && g[0] != "cgroup2") {
 			continue
 		}
-		out = append(out, unescapeMountPath(f[4]))
+		out = append(out, mountinfo.Unescape(f[4]))
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/cgroups"
+	"github.com/berth-runtime/berth/test/mountinfo"
 	"github.com/berth-runtime/berth/test/testnet"
 )
 
@@ -339,7 +340,7 @@ func mountsNaming(ids ...string) []string {
 		if len(f) < 5 {
 			continue
 		}
-		mp := unescapeMountPath(f[4])
+		mp := mountinfo.Unescape(f[4])
 		for _, id := range ids {
 			if id != "" && strings.Contains(mp, id) {
 				out = append(out, mp)

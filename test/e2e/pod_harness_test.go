@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/cgroups"
+	"github.com/berth-runtime/berth/test/mountinfo"
 	"github.com/berth-runtime/berth/test/testnet"
 	"github.com/berth-runtime/berth/test/testregistry"
 )
@@ -133,43 +133,9 @@ func (p *podDaemon) forceCleanup() {
 }
 
 // mountsUnder lists the mount points at or below any of dirs, deepest
-// first, from /proc/self/mountinfo.
+// first.
 func mountsUnder(dirs ...string) []string {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		for _, d := range dirs {
-			if mp == d || strings.HasPrefix(mp, d+"/") {
-				out = append(out, mp)
-				break
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-func unescapeMountinfo(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mountinfo.Under(mountinfo.Read(), dirs...)
 }
 
 // cgroupMounts lists where each cgroup hierarchy is mounted.
@@ -183,7 +149,7 @@ func cgroupMounts() []string {
 		}
 		f, q := strings.Fields(pre), strings.Fields(post)
 		if len(f) >= 5 && len(q) >= 1 && (q[0] == "cgroup" || q[0] == "cgroup2") && f[3] == "/" {
-			out = append(out, unescapeMountinfo(f[4]))
+			out = append(out, mountinfo.Unescape(f[4]))
 		}
 	}
 	return out

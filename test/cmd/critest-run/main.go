@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/cgroups"
+	"github.com/berth-runtime/berth/test/mountinfo"
 	"github.com/berth-runtime/berth/test/testnet"
 	"github.com/berth-runtime/berth/test/testregistry"
 )
@@ -137,7 +138,7 @@ func run(o options) (code int, err error) {
 	cgroup := "/berth-critest-" + suffix
 	undo = append(undo, func() error {
 		var errs []error
-		for _, m := range mountsUnder(readFile("/proc/self/mountinfo"), dir, state) {
+		for _, m := range mountinfo.Under(mountinfo.Read(), dir, state) {
 			if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 				errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
 			}

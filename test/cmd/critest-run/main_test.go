@@ -108,26 +108,6 @@ func TestSkipRegexp(t *testing.T) {
 	}
 }
 
-func TestMountsUnder(t *testing.T) {
-	info := `22 1 8:1 / / rw - ext4 /dev/sda1 rw
-40 22 0:50 / /tmp/berth-critest-1/root/overlay/abc/merged rw - overlay overlay rw
-41 22 0:4 net:[4026532] /run/berth-critest-9/pods/x/ns/net rw - nsfs nsfs rw
-42 22 0:51 / /tmp/berth-critest-1/with\040space rw - tmpfs tmpfs rw
-43 22 0:52 / /tmp/berth-critest-10/other rw - tmpfs tmpfs rw
-44 22 0:53 / /tmp/berth-critest-1 rw - tmpfs tmpfs rw
-`
-	got := mountsUnder(info, "/tmp/berth-critest-1", "/run/berth-critest-9")
-	want := []string{
-		"/tmp/berth-critest-1/root/overlay/abc/merged",
-		"/run/berth-critest-9/pods/x/ns/net",
-		"/tmp/berth-critest-1/with space",
-		"/tmp/berth-critest-1",
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-}
-
 func TestPortmapIDs(t *testing.T) {
 	listing := `-P PREROUTING ACCEPT
 -N CNI-DN-1234
