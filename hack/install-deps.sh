@@ -8,6 +8,7 @@ want=(
   libseccomp-dev              # seccomp for containers (cgo, static lib)
   containernetworking-plugins # CNI bridge, host-local, portmap, loopback
   iptables iproute2 nftables  # used by the CNI plugins and network tests
+  runc                        # an external OCI runtime for the runtime handler tests
   gcc make git ca-certificates
 )
 if [ "${BERTH_BENCH:-}" = 1 ]; then

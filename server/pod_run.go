@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/oci/spec"
 	"github.com/berth-runtime/berth/server/store"
 )
 
@@ -21,8 +23,8 @@ import (
 func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
 	cfg := req.GetConfig()
 	md := cfg.GetMetadata()
-	if h := req.GetRuntimeHandler(); h != "" && h != defaultHandler {
-		return nil, invalid("runtime_handler", "unknown runtime handler %q", h)
+	if err := s.checkHandler(req.GetRuntimeHandler(), cfg); err != nil {
+		return nil, err
 	}
 	pb, err := proto.Marshal(cfg)
 	if err != nil {
@@ -68,4 +70,22 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	}
 	ok = true
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// checkHandler accepts the built-in runtime handler and the configured
+// ones (runtime.handlers), and refuses what a handler cannot do: an
+// external runtime binary is not given the pod's user namespace (berth
+// makes it, with idmapped mounts, for libcontainer only).
+func (s *Server) checkHandler(name string, cfg *runtimeapi.PodSandboxConfig) error {
+	if name == "" || name == defaultHandler {
+		return nil
+	}
+	if _, ok := s.cfg.Runtime.Handlers[name]; !ok {
+		known := append([]string{`""`, defaultHandler}, s.handlerNames()...)
+		return invalid("runtime_handler", "unknown runtime handler %q (known: %s)", name, strings.Join(known, ", "))
+	}
+	if spec.PodUserNamespace(cfg) != nil {
+		return invalid("config.linux.security_context.namespace_options.userns_options", "runtime handler %q does not support user namespaces (mode POD); use the built-in handler", name)
+	}
+	return nil
 }

@@ -269,6 +269,10 @@ func (s *Server) launchShim(ctx context.Context, pod *store.Pod) *pendingShim {
 		GOMAXPROCS: s.cfg.Runtime.ShimGOMAXPROCS,
 		LogPath:    filepath.Join(pod.ShimDir, "shim.log"),
 	}
+	// A configured runtime handler: the monitor drives its binary.
+	if h, ok := s.cfg.Runtime.Handlers[pod.Handler]; ok {
+		opts.Runtime, opts.RuntimeRoot = h.Path, h.Root
+	}
 	go func() {
 		defer close(p.done)
 		p.res.client, p.res.pid, p.res.err = shim.Launch(ctx, opts)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -21,10 +22,7 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			{Type: runtimeapi.RuntimeReady, Status: true},
 			network,
 		}},
-		RuntimeHandlers: []*runtimeapi.RuntimeHandler{
-			{Name: "", Features: handlerFeatures()},
-			{Name: defaultHandler, Features: handlerFeatures()},
-		},
+		RuntimeHandlers: s.runtimeHandlers(),
 		// oci/spec applies both policies (Strict leaves out the groups of
 		// the image's /etc/group) and ContainerStatus reports the user.
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
@@ -43,4 +41,29 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 // for pods (userns_options mode POD, server/pod_userns.go).
 func handlerFeatures() *runtimeapi.RuntimeHandlerFeatures {
 	return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true, UserNamespaces: true}
+}
+
+// runtimeHandlers lists the built-in handler under both its names, then the
+// configured ones by name. An external runtime binary gets neither
+// feature: berth does not build the pod's user namespace for it, and
+// recursive read-only mounts depend on the binary's version.
+func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
+	hs := []*runtimeapi.RuntimeHandler{
+		{Name: "", Features: handlerFeatures()},
+		{Name: defaultHandler, Features: handlerFeatures()},
+	}
+	for _, name := range s.handlerNames() {
+		hs = append(hs, &runtimeapi.RuntimeHandler{Name: name, Features: &runtimeapi.RuntimeHandlerFeatures{}})
+	}
+	return hs
+}
+
+// handlerNames are the configured runtime handlers, sorted.
+func (s *Server) handlerNames() []string {
+	names := make([]string, 0, len(s.cfg.Runtime.Handlers))
+	for name := range s.cfg.Runtime.Handlers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

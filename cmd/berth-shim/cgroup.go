@@ -78,3 +78,39 @@ func readCounter(file, key string) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// cgroupPathsOf returns the cgroup directories of process pid by
+// controller, "" for the unified hierarchy, as libcontainer reports them
+// for its containers. A container of a runtime binary is found through its
+// init this way whatever the cgroup driver named it.
+func cgroupPathsOf(pid int) (map[string]string, error) {
+	own, err := cgroups.ParseCgroupFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	if cgroups.IsCgroup2UnifiedMode() {
+		return map[string]string{"": filepath.Join("/sys/fs/cgroup", own[""])}, nil
+	}
+	mounts, err := cgroups.GetCgroupMounts(false)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range mounts {
+		for _, ss := range m.Subsystems {
+			p, ok := own[ss]
+			if !ok {
+				continue
+			}
+			rel, err := filepath.Rel(m.Root, p)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				continue
+			}
+			out[ss] = filepath.Join(m.Mountpoint, rel)
+		}
+	}
+	if p, ok := own[""]; ok && cgroups.IsCgroup2HybridMode() {
+		out[""] = filepath.Join("/sys/fs/cgroup/unified", p)
+	}
+	return out, nil
+}

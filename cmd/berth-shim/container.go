@@ -14,10 +14,6 @@ import (
 	"time"
 
 	"github.com/containerd/console"
-	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/specconv"
-	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -31,7 +27,7 @@ const (
 	ioDrainTimeout = 2 * time.Second
 	// killTimeout bounds how long Delete waits for a killed container.
 	killTimeout = 30 * time.Second
-	// consoleTimeout bounds the wait for the pty master from runc init.
+	// consoleTimeout bounds the wait for the pty master of a new process.
 	consoleTimeout = 10 * time.Second
 )
 
@@ -40,13 +36,13 @@ type container struct {
 	id   string
 	shim *server
 
-	lc     *libcontainer.Container
-	init   *libcontainer.Process
+	h      ctrHandle // from the pod's runtime, once created
 	spec   *specs.Spec
+	bundle string
 	log    *crilog.Writer // nil without a log path
 	stdin  io.Closer      // the stdin pipe or the pty master, kept for attach
 	io     copiers
-	cgroup map[string]string // libcontainer's cgroup paths, for the OOM count
+	cgroup map[string]string // the container's cgroup paths, for the OOM count
 
 	// streams: attach clients fed from the output, exec sessions (session.go)
 	streams streams
@@ -138,40 +134,6 @@ func systemdCgroupPath(p string) bool {
 	return p != "" && !strings.HasPrefix(p, "/") && strings.Count(p, ":") == 2
 }
 
-// newProcess converts the spec's process, as runc does.
-func newProcess(p *specs.Process) *libcontainer.Process {
-	nnp := p.NoNewPrivileges
-	lp := &libcontainer.Process{
-		Args:            p.Args,
-		Env:             p.Env,
-		UID:             int(p.User.UID),
-		GID:             int(p.User.GID),
-		Cwd:             p.Cwd,
-		Label:           p.SelinuxLabel,
-		NoNewPrivileges: &nnp,
-		AppArmorProfile: p.ApparmorProfile,
-		Scheduler:       p.Scheduler,
-		IOPriority:      p.IOPriority,
-	}
-	if p.ConsoleSize != nil {
-		lp.ConsoleWidth = uint16(p.ConsoleSize.Width)
-		lp.ConsoleHeight = uint16(p.ConsoleSize.Height)
-	}
-	if c := p.Capabilities; c != nil {
-		lp.Capabilities = &configs.Capabilities{
-			Bounding:    c.Bounding,
-			Effective:   c.Effective,
-			Inheritable: c.Inheritable,
-			Permitted:   c.Permitted,
-			Ambient:     c.Ambient,
-		}
-	}
-	for _, g := range p.User.AdditionalGids {
-		lp.AdditionalGroups = append(lp.AdditionalGroups, int(g))
-	}
-	return lp
-}
-
 // create builds the container and starts its init, which then waits for
 // Start. On error everything made is undone.
 func (c *container) create(req *api.CreateRequest) (retErr error) {
@@ -186,19 +148,7 @@ func (c *container) create(req *api.CreateRequest) (retErr error) {
 		return err
 	}
 	c.spec = spec
-	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
-		CgroupName:       c.id,
-		UseSystemdCgroup: systemdCgroupPath(spec.Linux.CgroupsPath),
-		Spec:             spec,
-	})
-	if err != nil {
-		return api.Errorf(api.ErrInvalid, "bundle: config.json: "+err.Error())
-	}
-	for i, l := range cfg.Labels {
-		if strings.HasPrefix(l, "bundle=") {
-			cfg.Labels[i] = "bundle=" + req.Bundle
-		}
-	}
+	c.bundle = req.Bundle
 
 	var closers []io.Closer
 	defer func() {
@@ -227,44 +177,9 @@ func (c *container) create(req *api.CreateRequest) (retErr error) {
 	stdout, stderr = c.streams.wrap(stdout, stderr)
 	c.streams.stdin, c.streams.stdinOnce = req.Stdin, req.StdinOnce
 
-	lc, err := libcontainer.Create(c.shim.lcRoot, c.id, cfg)
-	if errors.Is(err, libcontainer.ErrExist) {
-		// Left behind by a shim that died in this directory: remove it if
-		// it does not run any more.
-		if old, lerr := libcontainer.Load(c.shim.lcRoot, c.id); lerr == nil {
-			if s, _ := old.Status(); s == libcontainer.Stopped {
-				if derr := old.Destroy(); derr == nil {
-					lc, err = libcontainer.Create(c.shim.lcRoot, c.id, cfg)
-				}
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("create container %s: %w", c.id, err)
-	}
-	defer func() {
-		if retErr != nil {
-			if err := lc.Destroy(); err != nil {
-				log.Printf("container %s: destroy after failed create: %v", c.id, err)
-			}
-		}
-	}()
-
-	p := newProcess(spec.Process)
-	p.Init = true
+	pio := procIO{tty: req.Tty}
 	var after []io.Closer // the child's ends, closed once it has them
-	var consoleCh chan consoleResult
-	if req.Tty {
-		parent, child, err := utils.NewSockPair("console")
-		if err != nil {
-			return err
-		}
-		p.ConsoleSocket = child
-		after = append(after, child)
-		closers = append(closers, parent)
-		consoleCh = make(chan consoleResult, 1)
-		go func() { consoleCh <- recvConsole(parent) }()
-	} else {
+	if !req.Tty {
 		outR, outW, err := os.Pipe()
 		if err != nil {
 			return err
@@ -275,15 +190,18 @@ func (c *container) create(req *api.CreateRequest) (retErr error) {
 			outW.Close()
 			return err
 		}
-		p.Stdout, p.Stderr = outW, errW
+		pio.stdout, pio.stderr = outW, errW
 		after = append(after, outW, errW)
 		closers = append(closers, outR, errR)
 		if req.Stdin {
 			inR, inW, err := os.Pipe()
 			if err != nil {
+				for _, f := range after {
+					f.Close()
+				}
 				return err
 			}
-			p.Stdin = inR
+			pio.stdin = inR
 			after = append(after, inR)
 			closers = append(closers, inW)
 			c.stdin = inW
@@ -292,47 +210,35 @@ func (c *container) create(req *api.CreateRequest) (retErr error) {
 		c.io.add(errR, stderr)
 	}
 
-	err = lc.Start(p)
+	h, master, err := c.shim.rt.create(c.id, req.Bundle, spec, pio)
 	for _, f := range after {
 		f.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("start init of %s: %w", c.id, err)
+		return err
 	}
-	c.lc, c.init = lc, p
-	pid, _ := p.Pid()
-	c.shim.reaper.track(pid)
-	defer func() {
-		if retErr != nil {
-			p.Signal(unix.SIGKILL)
-			p.Wait()
-			c.shim.reaper.untrack(pid)
+	if master != nil {
+		m, err := logConsole(master)
+		if err != nil {
+			h.signal(unix.SIGKILL, true)
+			h.wait()
+			if derr := h.destroy(); derr != nil {
+				log.Printf("container %s: destroy after failed create: %v", c.id, derr)
+			}
+			return fmt.Errorf("console of %s: %w", c.id, err)
 		}
-	}()
-
-	if consoleCh != nil {
-		var r consoleResult
-		select {
-		case r = <-consoleCh:
-		case <-time.After(consoleTimeout):
-			r.err = errors.New("timed out")
-		}
-		if r.err != nil {
-			return fmt.Errorf("receive the console of %s: %w", c.id, r.err)
-		}
-		closers = append(closers, r.master)
-		c.stdin = r.master
-		c.io.add(r.master, stdout)
+		closers = append(closers, m)
+		c.stdin = m
+		c.io.add(m, stdout)
 		stderr.Close()
 	}
-
-	if st, err := lc.State(); err == nil {
-		c.cgroup = st.CgroupPaths
-	}
+	c.h = h
+	c.cgroup = h.cgroupPaths()
+	pid := h.pid()
 	c.record(func(st *api.ContainerState) {
 		*st = api.ContainerState{ID: c.id, Status: api.StatusCreated, Pid: pid, CreatedAt: time.Now()}
 	})
-	go c.waitExit(pid)
+	go c.waitExit()
 	return nil
 }
 
@@ -341,37 +247,30 @@ type consoleResult struct {
 	err    error
 }
 
-// recvConsole receives the pty master that runc init sends over the console
-// socket, and returns it as a pollable file (so that closing it ends a read).
-func recvConsole(sock *os.File) consoleResult {
-	defer sock.Close()
-	f, err := utils.RecvFile(sock)
-	if err != nil {
-		return consoleResult{err: err}
-	}
+// logConsole makes the pty master a runtime handed over fit for the log:
+// no "\r\n" for "\n", and a pollable descriptor (so that closing it ends
+// a read). It takes f.
+func logConsole(f *os.File) (*os.File, error) {
 	defer f.Close()
-	// No "\r\n" for "\n" in what is logged.
 	if err := console.ClearONLCR(f.Fd()); err != nil {
-		return consoleResult{err: err}
+		return nil, err
 	}
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return consoleResult{err: os.NewSyscallError("fcntl", err)}
+		return nil, os.NewSyscallError("fcntl", err)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return consoleResult{err: err}
+		return nil, err
 	}
-	return consoleResult{master: os.NewFile(uintptr(fd), "pty-master")}
+	return os.NewFile(uintptr(fd), "pty-master"), nil
 }
 
 // waitExit reaps the container's init, lets its output drain, and records
 // the exit (with the OOM verdict) before anyone is told.
-func (c *container) waitExit(pid int) {
-	ps, werr := c.init.Wait()
+func (c *container) waitExit() {
+	code, msg, _ := c.h.wait()
 	finished := time.Now()
-	c.shim.reaper.untrack(pid)
-	code, msg := exitStatus(ps, werr)
 	if !c.io.wait(ioDrainTimeout) {
 		log.Printf("container %s: output still open %v after exit; closed it", c.id, ioDrainTimeout)
 	}
@@ -407,6 +306,11 @@ func exitStatus(ps *os.ProcessState, err error) (int32, string) {
 	if !ok {
 		return int32(ps.ExitCode()), ""
 	}
+	return waitStatus(ws)
+}
+
+// waitStatus is exitStatus for a raw wait status.
+func waitStatus(ws syscall.WaitStatus) (int32, string) {
 	if ws.Signaled() {
 		return 128 + int32(ws.Signal()), "killed by signal " + unix.SignalName(ws.Signal())
 	}
@@ -418,8 +322,8 @@ func (c *container) start() error {
 	if st := c.state(); st.Status != api.StatusCreated {
 		return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s is %s, not created", c.id, st.Status))
 	}
-	if err := c.lc.Exec(); err != nil {
-		return fmt.Errorf("start container %s: %w", c.id, err)
+	if err := c.h.start(); err != nil {
+		return err
 	}
 	now := time.Now()
 	c.record(func(st *api.ContainerState) {
@@ -446,20 +350,7 @@ func (c *container) signal(sig unix.Signal, all bool) error {
 		return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s has exited", c.id))
 	default:
 	}
-	err := c.lc.Signal(sig)
-	if all {
-		pids, _ := c.lc.Processes()
-		for _, pid := range pids {
-			_ = unix.Kill(pid, sig)
-		}
-	}
-	if err != nil {
-		if errors.Is(err, libcontainer.ErrNotRunning) || errors.Is(err, os.ErrProcessDone) {
-			return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s is not running", c.id))
-		}
-		return fmt.Errorf("signal container %s: %w", c.id, err)
-	}
-	return nil
+	return c.h.signal(sig, all)
 }
 
 // remove kills the container if needed and destroys it.
@@ -479,8 +370,8 @@ func (c *container) remove(force bool) error {
 			return fmt.Errorf("container %s did not exit %v after SIGKILL", c.id, killTimeout)
 		}
 	}
-	if err := c.lc.Destroy(); err != nil {
-		return fmt.Errorf("destroy container %s: %w", c.id, err)
+	if err := c.h.destroy(); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(filepath.Join(c.shim.dir, api.ContainersDir, c.id)); err != nil {
 		log.Printf("container %s: remove record: %v", c.id, err)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opencontainers/runc/libcontainer"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
@@ -28,10 +28,6 @@ func (c *container) execSync(req *api.ExecSyncRequest) (*api.ExecSyncResponse, e
 	}
 	limit = min(limit, api.MaxExecOutputCap)
 
-	p := newProcess(c.spec.Process)
-	p.Args = req.Cmd
-	p.Env = mergeEnv(c.spec.Process.Env, req.Env)
-	p.Init = false
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -42,18 +38,14 @@ func (c *container) execSync(req *api.ExecSyncRequest) (*api.ExecSyncResponse, e
 		outW.Close()
 		return nil, err
 	}
-	p.Stdout, p.Stderr = outW, errW
-	err = c.lc.Run(p)
+	p, _, err := c.h.exec(c.execProcess(req.Cmd, req.Env, false, 0, 0), procIO{stdout: outW, stderr: errW})
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return nil, fmt.Errorf("exec in %s: %w", c.id, err)
+		return nil, err
 	}
-	pid, _ := p.Pid()
-	c.shim.reaper.track(pid)
-	defer c.shim.reaper.untrack(pid)
 
 	stdout := &capBuffer{max: limit}
 	stderr := &capBuffer{max: limit}
@@ -62,13 +54,13 @@ func (c *container) execSync(req *api.ExecSyncRequest) (*api.ExecSyncResponse, e
 	io.add(errR, stderr)
 
 	type result struct {
-		ps  *os.ProcessState
-		err error
+		code int32
+		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		ps, err := p.Wait()
-		done <- result{ps, err}
+		code, _, err := p.wait()
+		done <- result{code, err}
 	}()
 	var timeout <-chan time.Time
 	if req.Timeout > 0 {
@@ -82,16 +74,15 @@ func (c *container) execSync(req *api.ExecSyncRequest) (*api.ExecSyncResponse, e
 	case r = <-done:
 	case <-timeout:
 		timedOut = true
-		c.killTree(p, pid)
+		c.killTree(p)
 		r = <-done
 	}
 	io.wait(ioDrainTimeout)
-	if r.ps == nil {
-		return nil, fmt.Errorf("exec in %s: wait: %v", c.id, r.err)
+	if r.err != nil {
+		return nil, fmt.Errorf("exec in %s: %v", c.id, r.err)
 	}
-	code, _ := exitStatus(r.ps, r.err)
 	return &api.ExecSyncResponse{
-		ExitCode:        code,
+		ExitCode:        r.code,
 		Stdout:          stdout.buf,
 		Stderr:          stderr.buf,
 		StdoutTruncated: stdout.truncated,
@@ -106,8 +97,9 @@ func (c *container) execSync(req *api.ExecSyncRequest) (*api.ExecSyncResponse, e
 // react to its children's death (a shell would report it and carry on), and
 // the parent links stay intact until the whole tree is known. The scan
 // repeats while it finds processes not yet stopped (forked meanwhile).
-func (c *container) killTree(p *libcontainer.Process, pid int) {
-	_ = p.Signal(unix.SIGSTOP)
+func (c *container) killTree(p execProc) {
+	pid := p.pid()
+	_ = p.signal(unix.SIGSTOP)
 	stopped := map[int]bool{}
 	for range 10 {
 		fresh := false
@@ -125,13 +117,13 @@ func (c *container) killTree(p *libcontainer.Process, pid int) {
 	for d := range stopped {
 		_ = unix.Kill(d, unix.SIGKILL)
 	}
-	_ = p.Signal(unix.SIGKILL)
+	_ = p.signal(unix.SIGKILL)
 }
 
 // descendants lists the live descendants of pid among the container's
 // processes.
 func (c *container) descendants(pid int) []int {
-	pids, err := c.lc.Processes()
+	pids, err := c.h.processes()
 	if err != nil {
 		return nil
 	}
@@ -150,6 +142,21 @@ func (c *container) descendants(pid int) []int {
 		queue = append(queue, children[p]...)
 	}
 	return desc
+}
+
+// execProcess is the container's process (user, capabilities, AppArmor,
+// SELinux label, no_new_privs) running cmd instead, with env added, on a
+// terminal of width x height with tty.
+func (c *container) execProcess(cmd, env []string, tty bool, width, height uint16) *specs.Process {
+	p := *c.spec.Process
+	p.Args = cmd
+	p.Env = mergeEnv(c.spec.Process.Env, env)
+	p.Terminal = tty
+	p.ConsoleSize = nil
+	if tty && (width > 0 || height > 0) {
+		p.ConsoleSize = &specs.Box{Width: uint(width), Height: uint(height)}
+	}
+	return &p
 }
 
 // mergeEnv appends extra to base; a name set in extra replaces base's.

@@ -14,7 +14,10 @@
 //
 // The same binary is libcontainer's "init": every container process starts
 // as "berth-shim init", which joins the namespaces (nsenter, C code that runs
-// before the Go runtime) and sets the container up.
+// before the Go runtime) and sets the container up. With --runtime, an
+// external OCI runtime binary (runc, crun) creates the pod's containers
+// instead; the shim still owns their stdio and, as a child subreaper, reaps
+// their init (runtime_external.go).
 package main
 
 import (
@@ -58,6 +61,8 @@ func main() {
 	logPath := flag.String("log", "", "file the shim's own messages are appended to (default: stderr)")
 	cgroup := flag.String("cgroup", "", "absolute cgroup path the shim moves itself into on every hierarchy")
 	readyFD := flag.Int("ready-fd", -1, "descriptor to write one byte to, then close, once the socket accepts calls")
+	runtimePath := flag.String("runtime", "", "absolute path of an OCI runtime binary with runc's command line (runc, crun) to run the pod's containers with; empty: libcontainer in this process")
+	runtimeRoot := flag.String("runtime-root", "", "the runtime binary's state directory (its --root); empty: DIR/"+api.RuntimeRootDir)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", flag.Args())
@@ -69,7 +74,7 @@ func main() {
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("berth-shim[%d] pod %s: ", os.Getpid(), *pod))
-	if err := run(*pod, *dir, *cgroup, *readyFD); err != nil {
+	if err := run(*pod, *dir, *cgroup, *readyFD, *runtimePath, *runtimeRoot); err != nil {
 		log.Printf("fatal: %v", err)
 		os.Exit(1)
 	}
@@ -105,7 +110,7 @@ func setupStdio(logPath string) error {
 	return nil
 }
 
-func run(pod, dir, cgroupPath string, readyFD int) error {
+func run(pod, dir, cgroupPath string, readyFD int, runtimePath, runtimeRoot string) error {
 	if pod == "" {
 		return errors.New("--pod is required")
 	}
@@ -114,6 +119,12 @@ func run(pod, dir, cgroupPath string, readyFD int) error {
 	}
 	if cgroupPath != "" && !filepath.IsAbs(cgroupPath) {
 		return fmt.Errorf("--cgroup %q is not an absolute path", cgroupPath)
+	}
+	if runtimePath != "" && !filepath.IsAbs(runtimePath) {
+		return fmt.Errorf("--runtime %q is not an absolute path", runtimePath)
+	}
+	if runtimeRoot != "" && (runtimePath == "" || !filepath.IsAbs(runtimeRoot)) {
+		return fmt.Errorf("--runtime-root %q needs --runtime and an absolute path", runtimeRoot)
 	}
 	if err := os.Chdir("/"); err != nil {
 		return err
@@ -174,7 +185,16 @@ func run(pod, dir, cgroupPath string, readyFD int) error {
 		return err
 	}
 
-	s := newServer(pod, dir, r)
+	var rt ociRuntime = &lcRuntime{root: filepath.Join(dir, api.LibcontainerDir), reaper: r}
+	if runtimePath != "" {
+		if runtimeRoot == "" {
+			runtimeRoot = filepath.Join(dir, api.RuntimeRootDir)
+		}
+		rt = &extRuntime{path: runtimePath, root: runtimeRoot, ownRoot: runtimeRoot == filepath.Join(dir, api.RuntimeRootDir),
+			dir: dir, reaper: r}
+		log.Printf("containers run with %s (state in %s)", runtimePath, runtimeRoot)
+	}
+	s := newServer(pod, dir, r, rt)
 	done := make(chan struct{})
 	var once sync.Once
 	rs := &rpcServer{
@@ -201,7 +221,7 @@ func run(pod, dir, cgroupPath string, readyFD int) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	l.Close() // also removes the socket file
-	os.Remove(s.lcRoot)
+	s.rt.close()
 	os.Remove(filepath.Join(dir, api.ContainersDir))
 	if cg != nil {
 		if err := leaveCgroup(cg, cgroupPath); err != nil {

@@ -19,7 +19,7 @@ import (
 type server struct {
 	pod    string
 	dir    string
-	lcRoot string
+	rt     ociRuntime // creates the pod's containers
 	reaper *reaper
 
 	mu         sync.Mutex
@@ -27,11 +27,11 @@ type server struct {
 	closing    bool
 }
 
-func newServer(pod, dir string, r *reaper) *server {
+func newServer(pod, dir string, r *reaper, rt ociRuntime) *server {
 	return &server{
 		pod:        pod,
 		dir:        dir,
-		lcRoot:     filepath.Join(dir, api.LibcontainerDir),
+		rt:         rt,
 		reaper:     r,
 		containers: map[string]*container{},
 	}

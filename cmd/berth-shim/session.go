@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/gob"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -11,9 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/opencontainers/runc/libcontainer/utils"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
@@ -163,11 +160,7 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 			return
 		}
 	}
-	p := newProcess(c.spec.Process)
-	p.Args = req.Cmd
-	p.Env = mergeEnv(c.spec.Process.Env, req.Env)
-	p.Init = false
-	p.ConsoleWidth, p.ConsoleHeight = req.Width, req.Height
+	pio := procIO{tty: req.Tty}
 
 	// The process's ends (closed once it has them) and the client's ends
 	// (closed once sent).
@@ -181,30 +174,17 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 			unix.Close(fd)
 		}
 	}
-	st := api.SessionStart{}
-	var masterCh chan consoleResult
-	if req.Tty {
-		parent, sock, err := utils.NewSockPair("console")
-		if err != nil {
-			sess.fail(err)
-			return
-		}
-		defer parent.Close()
-		p.ConsoleSocket = sock
-		child = append(child, sock)
-		st.Tty = true
-		masterCh = make(chan consoleResult, 1)
-		go func() { masterCh <- recvMaster(parent) }()
-	} else {
+	st := api.SessionStart{Tty: req.Tty}
+	if !req.Tty {
 		for _, want := range []struct {
 			on    bool
 			flag  *bool
 			input bool
 			set   func(*os.File)
 		}{
-			{req.Stdin, &st.Stdin, true, func(f *os.File) { p.Stdin = f }},
-			{req.Stdout, &st.Stdout, false, func(f *os.File) { p.Stdout = f }},
-			{req.Stderr, &st.Stderr, false, func(f *os.File) { p.Stderr = f }},
+			{req.Stdin, &st.Stdin, true, func(f *os.File) { pio.stdin = f }},
+			{req.Stdout, &st.Stdout, false, func(f *os.File) { pio.stdout = f }},
+			{req.Stderr, &st.Stderr, false, func(f *os.File) { pio.stderr = f }},
 		} {
 			if !want.on {
 				continue
@@ -226,7 +206,7 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 			*want.flag = true
 		}
 	}
-	err := c.lc.Run(p)
+	p, master, err := c.h.exec(c.execProcess(req.Cmd, req.Env, req.Tty, req.Width, req.Height), pio)
 	// The process has its ends now (or failed); the shim keeps none.
 	for _, f := range child {
 		f.Close()
@@ -234,12 +214,9 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 	child = nil
 	if err != nil {
 		closeAll()
-		sess.fail(fmt.Errorf("exec in %s: %w", c.id, err))
+		sess.fail(err)
 		return
 	}
-	pid, _ := p.Pid()
-	c.shim.reaper.track(pid)
-	defer c.shim.reaper.untrack(pid)
 
 	// reaped guards against killing by a PID the process no longer owns.
 	var mu sync.Mutex
@@ -248,39 +225,28 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !reaped {
-			c.killTree(p, pid)
+			c.killTree(p)
 		}
 	}
 
-	if masterCh != nil {
-		var r consoleResult
-		select {
-		case r = <-masterCh:
-		case <-time.After(consoleTimeout):
-			r.err = errors.New("timed out")
-		}
-		if r.err != nil {
-			kill()
-			p.Wait()
-			sess.fail(fmt.Errorf("exec in %s: receive the pty: %w", c.id, r.err))
-			return
-		}
+	if master != nil {
 		// A plain descriptor, owned by start from now on (a File would
 		// close it again when collected).
-		fd, err := unix.FcntlInt(r.master.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		r.master.Close()
+		fd, err := unix.FcntlInt(master.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		master.Close()
 		if err != nil {
 			kill()
-			p.Wait()
+			p.wait()
 			sess.fail(os.NewSyscallError("fcntl", err))
 			return
 		}
 		mine = append(mine, fd)
 	}
+	pid := p.pid()
 	st.Pid = pid
 	if !c.streams.add(sess.conn, kill) {
 		kill()
-		p.Wait()
+		p.wait()
 		closeAll()
 		sess.fail(api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s has exited", c.id)))
 		return
@@ -298,23 +264,11 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 		}
 		kill()
 	}()
-	ps, werr := p.Wait()
+	code, msg, _ := p.wait()
 	mu.Lock()
 	reaped = true
 	mu.Unlock()
-	code, msg := exitStatus(ps, werr)
 	sess.enc.Encode(&api.SessionExit{ExitCode: code, Message: msg})
-}
-
-// recvMaster receives an exec'd process's pty master from the console
-// socket that libcontainer made. Unlike a container's log, an interactive
-// terminal keeps its output processing ("\n" to "\r\n").
-func recvMaster(sock *os.File) consoleResult {
-	f, err := utils.RecvFile(sock)
-	if err != nil {
-		return consoleResult{err: err}
-	}
-	return consoleResult{master: f}
 }
 
 // attachSession connects a client to the container's own stdio: a pipe per

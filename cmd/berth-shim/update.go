@@ -8,21 +8,19 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
-	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
 )
 
-// Update gives a created or running container new cgroup resources, the
-// way runc's update command does: libcontainer's Set writes them to the
-// container's cgroups (putting the old ones back if the kernel refuses one)
-// and records them in its state.json; the bundle's config.json gets them
-// too, so that it keeps describing the container.
+// Update gives a created or running container new cgroup resources
+// through the pod's runtime (libcontainer's Set, or the runtime binary's
+// update command), which writes them to the container's cgroups and its
+// own record; the bundle's config.json gets them too, so that it keeps
+// describing the container.
 func (s *server) Update(req *api.UpdateRequest) (*api.Empty, error) {
 	c, err := s.get(req.ID)
 	if err != nil {
@@ -56,13 +54,9 @@ func (c *container) update(r *specs.LinuxResources) error {
 	default:
 	}
 	r = keepUnchangeable(c.spec.Linux.Resources, r)
-	cfg, err := updatedConfig(c.lc.Config(), c.id, c.spec, r)
-	if err != nil {
-		return api.Errorf(api.ErrInvalid, "resources: "+err.Error())
-	}
-	if err := c.lc.Set(cfg); err != nil {
-		if errors.Is(err, libcontainer.ErrNotRunning) {
-			return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s has exited", c.id))
+	if err := c.h.update(c.spec, r); err != nil {
+		if errors.Is(err, api.ErrNotRunning) || errors.Is(err, api.ErrInvalid) {
+			return err
 		}
 		// The kernel refuses a memory limit it cannot reclaim down to
 		// (EBUSY on cgroup v1). Say so plainly: it is the state of the
@@ -81,9 +75,9 @@ func (c *container) update(r *specs.LinuxResources) error {
 		return fmt.Errorf("update container %s: %w", c.id, err)
 	}
 	c.spec.Linux.Resources = r
-	if bundle, ok := utils.SearchLabels(cfg.Labels, "bundle"); ok && bundle != "" {
-		if err := writeBundleResources(bundle, r); err != nil {
-			// The cgroups and libcontainer's record are right; only the
+	if c.bundle != "" {
+		if err := writeBundleResources(c.bundle, r); err != nil {
+			// The cgroups and the runtime's record are right; only the
 			// bundle's copy lags.
 			log.Printf("container %s: record resources in the bundle: %v", c.id, err)
 		}

@@ -37,6 +37,13 @@ type LaunchOptions struct {
 	// LogPath receives the shim's own messages (appended). Empty means
 	// Dir/shim.log.
 	LogPath string
+	// Runtime is the absolute path of an OCI runtime binary with runc's
+	// command line (runc, crun) that the shim drives for all of the pod's
+	// containers. Empty means libcontainer inside the shim.
+	Runtime string
+	// RuntimeRoot is that binary's state directory (its --root); empty
+	// means Dir/runtime. Only with Runtime.
+	RuntimeRoot string
 }
 
 // DefaultLaunchTimeout bounds Launch when its context has no deadline.
@@ -62,6 +69,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 	}
 	if !filepath.IsAbs(o.CgroupPath) || filepath.Clean(o.CgroupPath) != o.CgroupPath || o.CgroupPath == "/" {
 		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("cgroup_path: %q is not a clean absolute cgroup path below the root", o.CgroupPath))
+	}
+	if o.Runtime != "" && !filepath.IsAbs(o.Runtime) {
+		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("runtime: %q is not an absolute path", o.Runtime))
+	}
+	if o.RuntimeRoot != "" && (o.Runtime == "" || !filepath.IsAbs(o.RuntimeRoot)) {
+		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("runtime_root: %q needs a runtime and an absolute path", o.RuntimeRoot))
 	}
 	if o.LogPath == "" {
 		o.LogPath = filepath.Join(o.Dir, "shim.log")
@@ -101,7 +114,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 		logf.Close()
 		return nil, 0, fmt.Errorf("shim: %w", err)
 	}
-	cmd := exec.Command(o.Binary, "--pod", o.PodID, "--dir", o.Dir, "--log", o.LogPath, "--cgroup", o.CgroupPath, "--ready-fd", "3")
+	cmd := exec.Command(o.Binary, shimArgs(o)...)
 	cmd.Dir = "/"
 	cmd.Env = shimEnv(max(o.GOMAXPROCS, 1))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -170,6 +183,18 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 		}
 		delay = min(max(2*delay, time.Millisecond), 20*time.Millisecond)
 	}
+}
+
+// shimArgs is the shim's command line (after the binary).
+func shimArgs(o LaunchOptions) []string {
+	args := []string{"--pod", o.PodID, "--dir", o.Dir, "--log", o.LogPath, "--cgroup", o.CgroupPath, "--ready-fd", "3"}
+	if o.Runtime != "" {
+		args = append(args, "--runtime", o.Runtime)
+		if o.RuntimeRoot != "" {
+			args = append(args, "--runtime-root", o.RuntimeRoot)
+		}
+	}
+	return args
 }
 
 // shimEnv is the shim's environment: containers get theirs from the spec,

@@ -40,6 +40,16 @@ type RuntimeConfig struct {
 	LogMaxLineSize  int    `toml:"log_max_line_size" comment:"Container log lines longer than this many bytes are split into partial lines."`
 	ExecOutputLimit int    `toml:"exec_output_limit" comment:"ExecSync keeps at most this many bytes of each of stdout and stderr; the response says what was cut."`
 	ShmSize         int64  `toml:"shm_size" comment:"Size in bytes of each pod's /dev/shm."`
+
+	// Handlers are the runtime handlers (Kubernetes RuntimeClass) besides
+	// the built-in one, by name.
+	Handlers map[string]RuntimeHandler `toml:"handlers" comment:"Runtime handlers (a RuntimeClass's handler) besides the built-in one (\"\" and \"berth\": libcontainer inside each pod's monitor), keyed by name.\nEach names an OCI runtime binary with runc's command line (runc, crun) that the monitor of a pod asking for it drives for all of the pod's containers.\nExample:\n  [runtime.handlers.runc]\n  path = \"/usr/sbin/runc\"\n  [runtime.handlers.crun]\n  path = \"/usr/bin/crun\"\n  root = \"/run/berth/crun\""`
+}
+
+// RuntimeHandler is an external OCI runtime binary.
+type RuntimeHandler struct {
+	Path string `toml:"path" comment:"Absolute path of the runtime binary; it must exist and be executable when berthd starts."`
+	Root string `toml:"root,omitempty" comment:"The runtime's state directory (its --root); empty means a directory inside each pod's monitor directory."`
 }
 
 // ImageConfig configures the image service.
@@ -91,6 +101,7 @@ func Default() Config {
 			LogMaxLineSize:  16 * 1024,
 			ExecOutputLimit: 16 << 20,
 			ShmSize:         64 << 20,
+			Handlers:        map[string]RuntimeHandler{},
 		},
 		Image: ImageConfig{
 			MaxConcurrentDownloads: 4,

@@ -29,7 +29,10 @@ func Load(path string, explicit bool) (Config, error) {
 	if err := Decode(data, &cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.CheckHandlerBinaries()
 }
 
 // Decode parses TOML into cfg, refusing keys that berthd does not know so
@@ -58,6 +61,9 @@ func Decode(data []byte, cfg *Config) error {
 	}
 	if cfg.Registries == nil {
 		cfg.Registries = map[string]Registry{}
+	}
+	if cfg.Runtime.Handlers == nil {
+		cfg.Runtime.Handlers = map[string]RuntimeHandler{}
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ func (c *Config) Validate() error {
 	if p := c.Runtime.ShimPath; p != "" && !filepath.IsAbs(p) {
 		return fmt.Errorf("config: runtime.shim_path: %q must be an absolute path or empty", p)
 	}
+	if err := checkHandlers(c.Runtime.Handlers); err != nil {
+		return err
+	}
 	if c.Runtime.ShimGOMAXPROCS < 1 || c.Runtime.ShimGOMAXPROCS > 256 {
 		return fmt.Errorf("config: runtime.shim_gomaxprocs: %d is not between 1 and 256", c.Runtime.ShimGOMAXPROCS)
 	}

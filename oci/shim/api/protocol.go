@@ -21,6 +21,10 @@ const (
 	// directory; libcontainer.Load(<dir>/libcontainer, id) reads a
 	// container's cgroup paths and stats without the shim.
 	LibcontainerDir = "libcontainer"
+	// RuntimeRootDir is, for a pod run by an external OCI runtime binary,
+	// that runtime's default state root (its --root) inside the shim's
+	// directory.
+	RuntimeRootDir = "runtime"
 	// ServiceName prefixes every RPC method ("Shim.Create", ...).
 	ServiceName = "Shim"
 	// DefaultMaxLogLineSize is the longest CRI log record the shim writes
