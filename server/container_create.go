@@ -108,7 +108,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		return nil, err
 	}
 	u.add("root filesystem", func() error { return rootfs.Unmount(layout.Target) })
-	vols, err := s.mountImageVolumes(cfg, c.Bundle, &u)
+	vols, err := s.mountImageVolumes(pod, cfg, c.Bundle, &u)
 	if err != nil {
 		return nil, err
 	}

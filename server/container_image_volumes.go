@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-runtime/berth/oci/rootfs"
 	"github.com/berth-runtime/berth/oci/spec"
+	"github.com/berth-runtime/berth/server/store"
 )
 
 // imageVolumesDir holds a container's image volumes (Mount.image), each
@@ -41,7 +42,7 @@ func (p preparedImageVolumes) release() {
 // mount (ImageSpec.image_ref), which ContainerStatus reports. Every image
 // must have been pulled. Undo entries unmount what was mounted and let the
 // held layers go.
-func (s *Server) mountImageVolumes(cfg *runtimeapi.ContainerConfig, bundle string, u *undo) (preparedImageVolumes, error) {
+func (s *Server) mountImageVolumes(pod *store.Pod, cfg *runtimeapi.ContainerConfig, bundle string, u *undo) (preparedImageVolumes, error) {
 	var out preparedImageVolumes
 	ims, err := spec.ImageMounts(cfg)
 	if err != nil || len(ims) == 0 {
@@ -64,7 +65,15 @@ func (s *Server) mountImageVolumes(cfg *runtimeapi.ContainerConfig, bundle strin
 			lowers[i] = s.images.LayerPath(c)
 		}
 		target := filepath.Join(bundle, imageVolumesDir, strconv.Itoa(im.Index))
-		if err := rootfs.MountReadOnly(lowers, target); err != nil {
+		mount := rootfs.MountReadOnly
+		if userns := podUserNSPath(pod); userns != "" {
+			// The image's files show as the pod's root's, as in the
+			// container's own root.
+			mount = func(lowers []string, target string) error {
+				return rootfs.MountReadOnlyIDMapped(lowers, target, userns)
+			}
+		}
+		if err := mount(lowers, target); err != nil {
 			return out, fmt.Errorf("%s: image volume: %w", field, err)
 		}
 		u.add("image volume "+target, func() error { return rootfs.Unmount(target) })
@@ -99,7 +108,9 @@ func unmountImageVolumes(bundle string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	// Idmapped layers a crash left attached first: removing the bundle
+	// must never descend into a layer.
+	errs := []error{rootfs.UnmountLowers(filepath.Join(dir, "0"))}
 	for _, e := range entries {
 		errs = append(errs, rootfs.Unmount(filepath.Join(dir, e.Name())))
 	}

@@ -73,15 +73,67 @@ func MountIDMapped(lowers []string, l Layout, mountLabel, usernsPath string, roo
 	return Mount(mapped, l, mountLabel)
 }
 
+// MountReadOnlyIDMapped is MountReadOnly for a container in the user
+// namespace pinned at usernsPath: the image's files show as owned by that
+// namespace's IDs. overlayfs itself cannot be idmapped, so one layer is an
+// idmapped read-only bind and several are stacked over idmapped layers
+// attached for the moment in target's LowersDir. On error nothing stays
+// mounted.
+func MountReadOnlyIDMapped(lowers []string, target, usernsPath string) (err error) {
+	if len(lowers) == 0 {
+		return errors.New("rootfs: an image with no layers has nothing to mount")
+	}
+	userns, err := unix.Open(usernsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("rootfs: open user namespace: %w", err)
+	}
+	defer unix.Close(userns)
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return err
+	}
+	if len(lowers) == 1 {
+		return idmapMountAttr(lowers[0], target, userns, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV)
+	}
+	dir := LowersDir(target)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := UnmountLowers(target); uerr != nil {
+			err = errors.Join(err, uerr)
+			if mounted(target) {
+				_ = Unmount(target)
+			}
+		}
+	}()
+	mapped := make([]string, len(lowers))
+	for i, low := range lowers {
+		mapped[i] = filepath.Join(dir, strconv.Itoa(i))
+		if err := os.Mkdir(mapped[i], 0o700); err != nil {
+			return err
+		}
+		if err := idmapMount(low, mapped[i], userns); err != nil {
+			return err
+		}
+	}
+	return MountReadOnly(mapped, target)
+}
+
 // idmapMount attaches a clone of the mount at src, idmapped through the
 // user namespace userns, at dst.
 func idmapMount(src, dst string, userns int) error {
+	return idmapMountAttr(src, dst, userns, 0)
+}
+
+// idmapMountAttr is idmapMount with more mount attributes set (read-only,
+// for example).
+func idmapMountAttr(src, dst string, userns int, extra uint64) error {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("rootfs: clone %s: %w", src, err)
 	}
 	defer unix.Close(fd)
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | extra, Userns_fd: uint64(userns)}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
 		return fmt.Errorf("rootfs: idmap %s: %w", src, err)
 	}

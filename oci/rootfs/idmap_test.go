@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,5 +177,61 @@ func TestUnmountLowersTakesStrays(t *testing.T) {
 	}
 	if err := UnmountLowers(target); err != nil {
 		t.Fatalf("second call: %v", err)
+	}
+}
+
+// TestMountReadOnlyIDMapped: an image volume for a pod in a user namespace
+// shows the node root's files as owned by the namespace's root (host
+// 100000 from outside), is read-only, and leaves no idmapped layer
+// mounted; with one layer as with several.
+func TestMountReadOnlyIDMapped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	userns := userNamespace(t)
+	dir := t.TempDir()
+	var lowers []string
+	for i, name := range []string{"bottom", "top"} {
+		l := filepath.Join(dir, "layer"+strconv.Itoa(i))
+		if err := os.MkdirAll(l, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(l, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lowers = append(lowers, l)
+	}
+	for _, tc := range []struct {
+		name   string
+		lowers []string
+		files  []string
+	}{
+		{"one layer", lowers[:1], []string{"bottom"}},
+		{"two layers", lowers, []string{"bottom", "top"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := MountReadOnlyIDMapped(tc.lowers, target, userns); err != nil {
+				t.Fatal(err)
+			}
+			defer Unmount(target)
+			for _, f := range tc.files {
+				if uid, gid := owner(t, filepath.Join(target, f)); uid != 100000 || gid != 100000 {
+					t.Errorf("%s owned by %d:%d, want 100000:100000", f, uid, gid)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(target, "new"), nil, 0o644); err == nil {
+				t.Error("wrote into a read-only image volume")
+			}
+			if n := mountsUnder(t, LowersDir(target)); n != 0 {
+				t.Errorf("%d idmapped layers left mounted", n)
+			}
+			if err := Unmount(target); err != nil {
+				t.Fatal(err)
+			}
+			if n := mountsUnder(t, target); n != 0 {
+				t.Errorf("%d mounts left at %s", n, target)
+			}
+		})
 	}
 }

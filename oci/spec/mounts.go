@@ -40,8 +40,9 @@ var extraMountOptions = map[string]bool{
 	"rnoatime": true, "rnodiratime": true, "rrelatime": true, "rstrictatime": true, "rnosymfollow": true,
 }
 
-// criMount converts one CRI mount into a bind mount.
-func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
+// criMount converts one CRI mount into a bind mount. podUserns is the
+// pod's user namespace options when it has one of its own (mode POD).
+func criMount(i int, m *runtimeapi.Mount, podUserns *runtimeapi.UserNamespace) (specs.Mount, error) {
 	field := indexed("mounts", i)
 	dst, err := containerPath(field+".container_path", m.GetContainerPath())
 	if err != nil {
@@ -56,8 +57,9 @@ func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
 	case strings.IndexByte(src, 0) >= 0:
 		return specs.Mount{}, fieldErr(field+".host_path", "contains a NUL byte")
 	}
-	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
-		return specs.Mount{}, fieldErr(field+".uidMappings", "id-mapped mounts need user namespaces, which are not supported")
+	idmapped, err := mountIDMapped(field, m, podUserns)
+	if err != nil {
+		return specs.Mount{}, err
 	}
 
 	opts := []string{"rbind"}
@@ -96,9 +98,35 @@ func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
 			opts = append(opts, o)
 		}
 	}
+	if idmapped {
+		// runc maps the mount through the user namespace the container
+		// joins, submounts included.
+		opts = append(opts, "ridmap")
+	}
 	// selinux_relabel is the caller's effect (label.Relabel on the host
 	// path); the spec carries no per-mount label.
 	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts}, nil
+}
+
+// mountIDMapped tells whether a request mount is to be idmapped: kubelet
+// gives every volume of a pod in its own user namespace that namespace's
+// mappings, so that the volume's files owned by host IDs show as the
+// container's. Other mappings cannot be honoured by a mount inside that
+// namespace, and a pod in the node's user namespace needs none.
+func mountIDMapped(field string, m *runtimeapi.Mount, podUserns *runtimeapi.UserNamespace) (bool, error) {
+	if len(m.GetUidMappings()) == 0 && len(m.GetGidMappings()) == 0 {
+		return false, nil
+	}
+	if podUserns == nil {
+		return false, fieldErr(field+".uidMappings", "id-mapped mounts need a pod with a user namespace of its own (userns_options mode POD)")
+	}
+	if !sameMappings(m.GetUidMappings(), podUserns.GetUids()) {
+		return false, fieldErr(field+".uidMappings", "must be the pod's user namespace mapping")
+	}
+	if !sameMappings(m.GetGidMappings(), podUserns.GetGids()) {
+		return false, fieldErr(field+".gidMappings", "must be the pod's user namespace mapping")
+	}
+	return true, nil
 }
 
 // containerPath checks a path inside the container and cleans it.
@@ -178,7 +206,7 @@ func buildMounts(in Input, privileged bool) ([]specs.Mount, []Volume, error) {
 		if m.GetImage() != nil {
 			continue
 		}
-		sm, err := criMount(i, m)
+		sm, err := criMount(i, m, PodUserNamespace(in.Pod))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -194,7 +222,13 @@ func buildMounts(in Input, privileged bool) ([]specs.Mount, []Volume, error) {
 			continue
 		}
 		volumes[i].HostPath = in.VolumeSource(v.ContainerPath)
-		put(specs.Mount{Destination: v.ContainerPath, Type: "bind", Source: volumes[i].HostPath, Options: []string{"rbind", "rprivate", "rw"}})
+		opts := []string{"rbind", "rprivate", "rw"}
+		if PodUserNamespace(in.Pod) != nil {
+			// berthd makes the directory as the node's root: idmapped,
+			// it belongs to the container's root.
+			opts = append(opts, "ridmap")
+		}
+		put(specs.Mount{Destination: v.ContainerPath, Type: "bind", Source: volumes[i].HostPath, Options: opts})
 	}
 
 	mounts := make([]specs.Mount, 0, len(order))

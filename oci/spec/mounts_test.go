@@ -15,11 +15,14 @@ func TestCRIMount(t *testing.T) {
 		hostToC  = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
 		bidirect = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
 	)
+	podMap := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 100000, Length: 65536}}
+	podUserns := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: podMap, Gids: podMap}
 	for _, tc := range []struct {
-		name string
-		m    *runtimeapi.Mount
-		want specs.Mount
-		err  string
+		name   string
+		userns *runtimeapi.UserNamespace
+		m      *runtimeapi.Mount
+		want   specs.Mount
+		err    string
 	}{
 		{
 			name: "rw private",
@@ -67,13 +70,43 @@ func TestCRIMount(t *testing.T) {
 		{name: "data option", m: &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", MountOptions: []string{"nosuid", "mode=777"}}, err: `mounts[3].mount_options[1]: option "mode=777" is not supported`},
 		{name: "rw option", m: &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", Readonly: true, MountOptions: []string{"rw"}}, err: `mounts[3].mount_options[0]: option "rw" is not supported`},
 		{
-			name: "id mapping",
+			name: "id mapping without a pod user namespace",
 			m:    &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", UidMappings: []*runtimeapi.IDMapping{{HostId: 1, Length: 1}}},
-			err:  "mounts[3].uidMappings: id-mapped mounts need user namespaces",
+			err:  "mounts[3].uidMappings: id-mapped mounts need a pod with a user namespace of its own",
+		},
+		{
+			name:   "the pod's mapping: idmapped",
+			m:      &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", UidMappings: podMap, GidMappings: podMap},
+			userns: podUserns,
+			want:   specs.Mount{Destination: "/x", Type: "bind", Source: "/h", Options: []string{"rbind", "rprivate", "rw", "ridmap"}},
+		},
+		{
+			name:   "no mapping in a user namespace pod: not idmapped",
+			m:      &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h"},
+			userns: podUserns,
+			want:   specs.Mount{Destination: "/x", Type: "bind", Source: "/h", Options: []string{"rbind", "rprivate", "rw"}},
+		},
+		{
+			name:   "another uid mapping",
+			m:      &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", UidMappings: []*runtimeapi.IDMapping{{HostId: 200000, Length: 65536}}, GidMappings: podMap},
+			userns: podUserns,
+			err:    "mounts[3].uidMappings: must be the pod's user namespace mapping",
+		},
+		{
+			name:   "gid mapping left out: the pod's",
+			m:      &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", UidMappings: podMap},
+			userns: podUserns,
+			want:   specs.Mount{Destination: "/x", Type: "bind", Source: "/h", Options: []string{"rbind", "rprivate", "rw", "ridmap"}},
+		},
+		{
+			name:   "another gid mapping",
+			m:      &runtimeapi.Mount{ContainerPath: "/x", HostPath: "/h", UidMappings: podMap, GidMappings: []*runtimeapi.IDMapping{{HostId: 1, Length: 1}}},
+			userns: podUserns,
+			err:    "mounts[3].gidMappings: must be the pod's user namespace mapping",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := criMount(3, tc.m)
+			got, err := criMount(3, tc.m, tc.userns)
 			if wantInvalid(t, err, tc.err) {
 				return
 			}
@@ -132,6 +165,7 @@ func TestBuildMounts(t *testing.T) {
 		volumes     []string
 		source      func(string) string
 		imageMounts map[int]string
+		pod         *runtimeapi.PodSandboxConfig
 		wantOrder   []string
 		check       func(t *testing.T, ms []specs.Mount, vols []Volume)
 		err         string
@@ -242,6 +276,20 @@ func TestBuildMounts(t *testing.T) {
 				}
 			},
 		},
+		{
+			name:    "anonymous volumes idmapped in a pod with its own user namespace",
+			volumes: []string{"/var/lib/db"},
+			source:  func(p string) string { return "/var/lib/berth/volumes/c1" + p },
+			pod: &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}},
+			}}},
+			check: func(t *testing.T, ms []specs.Mount, vols []Volume) {
+				m, ok := findMount(ms, "/var/lib/db")
+				if !ok || !slices.Equal(m.Options, []string{"rbind", "rprivate", "rw", "ridmap"}) {
+					t.Errorf("volume mount %+v", m)
+				}
+			},
+		},
 		{name: "relative volume", volumes: []string{"data"}, err: "image_config.Volumes[data]: not an absolute path"},
 		{name: "root volume", volumes: []string{"/"}, err: "image_config.Volumes[/]: cannot be the root"},
 		{name: "dotdot volume", volumes: []string{"/a/../etc"}, err: `image_config.Volumes[/a/../etc]: contains ".."`},
@@ -261,6 +309,7 @@ func TestBuildMounts(t *testing.T) {
 				PodMounts:    podMounts,
 				VolumeSource: tc.source,
 				ImageMounts:  tc.imageMounts,
+				Pod:          tc.pod,
 			}
 			ms, vols, err := buildMounts(in, tc.privileged)
 			if wantInvalid(t, err, tc.err) {

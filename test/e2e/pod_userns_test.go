@@ -220,3 +220,69 @@ func TestPodUserNamespaceInvalid(t *testing.T) {
 		t.Errorf("refused pods left %d pods", len(pods.Items))
 	}
 }
+
+// TestPodUserNamespaceVolumes: in a pod with its own user namespace, a
+// host directory mounted with the pod's mappings (as kubelet sends every
+// volume) and an image volume show the node root's files as the
+// container root's; the container's root writes into the host directory
+// as the node's root, and the image volume stays read-only.
+func TestPodUserNamespaceVolumes(t *testing.T) {
+	p := startPodDaemon(t, "")
+	p.mustPull("busybox")
+	vol := p.imageName("multilayer")
+	p.mustPull(vol)
+	hostDir := t.TempDir()
+	// The container's root (host 100000) must be able to reach it.
+	for d := hostDir; d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			os.Chmod(d, fi.Mode().Perm()|0o001)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(hostDir, "from-node"), []byte("node\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(hostDir, 0o755)
+
+	podCfg := p.usernsPodConfig("userns-volumes")
+	pod := p.runPod(podCfg)
+	m := podCfg.Linux.SecurityContext.NamespaceOptions.UsernsOptions.Uids
+	cfg := ctrConfig("vols", "busybox", "sleep", "3600")
+	cfg.Mounts = []*runtimeapi.Mount{
+		{ContainerPath: "/data", HostPath: hostDir, UidMappings: m, GidMappings: m},
+		{ContainerPath: "/img", Readonly: true, Image: &runtimeapi.ImageSpec{Image: vol}},
+	}
+	id := p.runCtr(pod, podCfg, cfg)
+
+	res, err := p.execSync(id, 10, "sh", "-c", "stat -c %u:%g /data/from-node /img/data/b.txt /img/bin/busybox; echo hi > /data/from-container && echo wrote; echo x > /img/new 2>/dev/null || echo image-volume-read-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(res.Stdout), "0:0\n0:0\n0:0\nwrote\nimage-volume-read-only\n"; got != want {
+		t.Errorf("inside the pod:\n%s\nwant:\n%s(stderr %s)", got, want, res.Stderr)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(hostDir, "from-container"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("the container root's file is owned by %d:%d on the node, want 0:0 (idmapped back)", st.Uid, st.Gid)
+	}
+
+	// Mappings other than the pod's cannot be honoured.
+	bad := ctrConfig("bad-map", "busybox", "true")
+	bad.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: hostDir,
+		UidMappings: []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 200000, Length: 65536}}}}
+	if _, err := p.rt.CreateContainer(p.ctx(), &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: bad, SandboxConfig: podCfg}); err == nil || !strings.Contains(err.Error(), "mounts[0].uidMappings") {
+		t.Errorf("CreateContainer with another mapping: %v", err)
+	}
+
+	if _, err := p.rt.StopPodSandbox(p.ctx(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.rt.RemovePodSandbox(p.ctx(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mountsUnder(p.root, p.state); len(m) != 0 {
+		t.Errorf("mounts left after removal: %v", m)
+	}
+}
