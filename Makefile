@@ -17,13 +17,16 @@ all: build
 deps:
 	@hack/install-deps.sh
 
-# berth-shim runs libcontainer in-process: cgo and the seccomp tag. Linked
-# dynamically, so its libc pages are shared with the rest of the node.
+# berth-runtime runs libcontainer: cgo (nsenter) and the seccomp tag.
+# Linked dynamically, so its libc pages are shared with the rest of the
+# node. berth-shim, the per-pod monitor, links no libcontainer and no C:
+# static, pure Go.
 SHIM_TAGS := seccomp netgo osusergo
 
 build:
 	$(GO) build $(GOFLAGS_B) -o bin/berthd ./cmd/berthd
-	$(GO) build -trimpath -tags "$(SHIM_TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-shim ./cmd/berth-shim
+	$(GO) build -trimpath -tags "$(SHIM_TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./cmd/berth-runtime
+	CGO_ENABLED=0 $(GO) build -trimpath -tags "netgo osusergo" -ldflags "$(LDFLAGS)" -o bin/berth-shim ./cmd/berth-shim
 
 # crictl from cri-tools, through the Go module proxy.
 bin/crictl:
@@ -73,6 +76,7 @@ contrib/berth.toml: build
 install: build
 	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 bin/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
+	install -D -m 0755 bin/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -D -m 0644 contrib/berth.service $(DESTDIR)/etc/systemd/system/berth.service
 	install -D -m 0644 contrib/crictl.yaml $(DESTDIR)/etc/crictl.yaml
 	[ -e $(DESTDIR)/etc/berth/berth.toml ] || install -D -m 0644 contrib/berth.toml $(DESTDIR)/etc/berth/berth.toml

@@ -269,9 +269,12 @@ func (s *Server) launchShim(ctx context.Context, pod *store.Pod) *pendingShim {
 		GOMAXPROCS: s.cfg.Runtime.ShimGOMAXPROCS,
 		LogPath:    filepath.Join(pod.ShimDir, "shim.log"),
 	}
-	// A configured runtime handler: the monitor drives its binary.
+	// A configured runtime handler: the monitor drives its binary; the
+	// built-in one: berth-runtime.
 	if h, ok := s.cfg.Runtime.Handlers[pod.Handler]; ok {
 		opts.Runtime, opts.RuntimeRoot = h.Path, h.Root
+	} else {
+		opts.BuiltinRuntime = s.runtimePath
 	}
 	go func() {
 		defer close(p.done)

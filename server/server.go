@@ -31,7 +31,9 @@ type Deps struct {
 	Network  *network.Manager
 	Facts    host.Facts
 	ShimPath string
-	Metrics  *metrics.Metrics // nil when metrics are off
+	// RuntimePath is the built-in handler's runtime binary (berth-runtime).
+	RuntimePath string
+	Metrics     *metrics.Metrics // nil when metrics are off
 }
 
 // Server implements the CRI services. RPCs not built yet are answered by
@@ -46,7 +48,10 @@ type Server struct {
 	net      *network.Manager
 	facts    host.Facts
 	shimPath string
-	log      *logrus.Entry
+	// runtimePath is the binary the monitor of a pod of the built-in
+	// handler runs its containers with.
+	runtimePath string
+	log         *logrus.Entry
 
 	podLocks keyedLocks
 	ctrLocks keyedLocks
@@ -71,16 +76,17 @@ type Server struct {
 // New creates the CRI server.
 func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
 	s := &Server{
-		cfg:      cfg,
-		images:   d.Images,
-		store:    d.Store,
-		net:      d.Network,
-		facts:    d.Facts,
-		shimPath: d.ShimPath,
-		log:      log,
-		shims:    map[string]*shim.Client{},
-		holds:    map[string]func(){},
-		ports:    hostport.New(log),
+		cfg:         cfg,
+		images:      d.Images,
+		store:       d.Store,
+		net:         d.Network,
+		facts:       d.Facts,
+		shimPath:    d.ShimPath,
+		runtimePath: d.RuntimePath,
+		log:         log,
+		shims:       map[string]*shim.Client{},
+		holds:       map[string]func(){},
+		ports:       hostport.New(log),
 	}
 	s.metrics = d.Metrics
 	s.stats = newStatsCollector(s)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/containerd/console"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
@@ -37,7 +35,7 @@ type container struct {
 	shim *server
 
 	h      ctrHandle // from the pod's runtime, once created
-	spec   *specs.Spec
+	spec   *ctrSpec
 	bundle string
 	log    *crilog.Writer // nil without a log path
 	stdin  io.Closer      // the stdin pipe or the pty master, kept for attach
@@ -78,54 +76,6 @@ func (c *container) record(update func(st *api.ContainerState)) api.ContainerSta
 	}
 	c.st = st
 	return st
-}
-
-// loadSpec reads the bundle's config.json and makes its relative paths
-// absolute: specconv resolves them against the working directory, which a
-// shim serving several bundles at once cannot switch.
-func loadSpec(bundle string) (*specs.Spec, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return nil, api.Errorf(api.ErrInvalid, "bundle: "+err.Error())
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, api.Errorf(api.ErrInvalid, "bundle: config.json: "+err.Error())
-	}
-	switch {
-	case spec.Process == nil:
-		return nil, api.Errorf(api.ErrInvalid, "bundle: config.json has no process")
-	case len(spec.Process.Args) == 0:
-		return nil, api.Errorf(api.ErrInvalid, "bundle: config.json: process.args is empty")
-	case spec.Root == nil || spec.Root.Path == "":
-		return nil, api.Errorf(api.ErrInvalid, "bundle: config.json has no root.path")
-	case spec.Linux == nil:
-		return nil, api.Errorf(api.ErrInvalid, "bundle: config.json has no linux section")
-	}
-	if !filepath.IsAbs(spec.Root.Path) {
-		spec.Root.Path = filepath.Join(bundle, spec.Root.Path)
-	}
-	if fi, err := os.Stat(spec.Root.Path); err != nil || !fi.IsDir() {
-		return nil, api.Errorf(api.ErrInvalid, fmt.Sprintf("bundle: root.path %s is not a directory", spec.Root.Path))
-	}
-	for i, m := range spec.Mounts {
-		if m.Source != "" && !filepath.IsAbs(m.Source) && isBind(m) {
-			spec.Mounts[i].Source = filepath.Join(bundle, m.Source)
-		}
-	}
-	return &spec, nil
-}
-
-func isBind(m specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // systemdCgroupPath tells a "slice:prefix:name" cgroupsPath (systemd
@@ -242,11 +192,6 @@ func (c *container) create(req *api.CreateRequest) (retErr error) {
 	return nil
 }
 
-type consoleResult struct {
-	master *os.File
-	err    error
-}
-
 // logConsole makes the pty master a runtime handed over fit for the log:
 // no "\r\n" for "\n", and a pollable descriptor (so that closing it ends
 // a read). It takes f.
@@ -296,20 +241,8 @@ func (c *container) waitExit() {
 	log.Printf("container %s exited: code %d, OOM-killed %v", c.id, st.ExitCode, st.OOMKilled)
 }
 
-// exitStatus turns a wait result into a CRI exit code: the status, or
+// waitStatus turns a wait status into a CRI exit code: the status, or
 // 128+signal for a process killed by a signal.
-func exitStatus(ps *os.ProcessState, err error) (int32, string) {
-	if ps == nil {
-		return 255, fmt.Sprintf("exit status unknown: %v", err)
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return int32(ps.ExitCode()), ""
-	}
-	return waitStatus(ws)
-}
-
-// waitStatus is exitStatus for a raw wait status.
 func waitStatus(ws syscall.WaitStatus) (int32, string) {
 	if ws.Signaled() {
 		return 128 + int32(ws.Signal()), "killed by signal " + unix.SignalName(ws.Signal())

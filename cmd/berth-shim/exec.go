@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
@@ -38,7 +37,11 @@ func (c *container) execSync(req *api.ExecSyncRequest) (*api.ExecSyncResponse, e
 		outW.Close()
 		return nil, err
 	}
-	p, _, err := c.h.exec(c.execProcess(req.Cmd, req.Env, false, 0, 0), procIO{stdout: outW, stderr: errW})
+	var p execProc
+	proc, err := c.execProcess(req.Cmd, req.Env, false, 0, 0)
+	if err == nil {
+		p, _, err = c.h.exec(proc, procIO{stdout: outW, stderr: errW})
+	}
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -144,19 +147,10 @@ func (c *container) descendants(pid int) []int {
 	return desc
 }
 
-// execProcess is the container's process (user, capabilities, AppArmor,
-// SELinux label, no_new_privs) running cmd instead, with env added, on a
-// terminal of width x height with tty.
-func (c *container) execProcess(cmd, env []string, tty bool, width, height uint16) *specs.Process {
-	p := *c.spec.Process
-	p.Args = cmd
-	p.Env = mergeEnv(c.spec.Process.Env, env)
-	p.Terminal = tty
-	p.ConsoleSize = nil
-	if tty && (width > 0 || height > 0) {
-		p.ConsoleSize = &specs.Box{Width: uint(width), Height: uint(height)}
-	}
-	return &p
+// execProcess is the container's process running cmd instead, with env
+// added, on a terminal of width x height with tty (ctrProcess.execProcessJSON).
+func (c *container) execProcess(cmd, env []string, tty bool, width, height uint16) ([]byte, error) {
+	return c.spec.Process.execProcessJSON(cmd, mergeEnv(c.spec.Process.Env, env), tty, width, height)
 }
 
 // mergeEnv appends extra to base; a name set in extra replaces base's.

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// copyBufSize is the buffer of each output copier: a pipe holds 64 KiB, and
-// crilog batches records itself.
-const copyBufSize = 32 << 10
+// copyBufSize is the buffer of each output copier: small, because every
+// running container keeps two of them for its whole life; a pipe holds
+// 64 KiB while the copier catches up, and crilog batches records itself.
+const copyBufSize = 8 << 10
 
 // copiers drain a process's output pipes (or pty) into writers.
 type copiers struct {

@@ -1,8 +1,13 @@
 // Command berth-shim is the per-pod monitor process of berth. berthd starts
 // one per pod (oci/shim.Launch), detached: its own session and cgroups, its
-// own log. The shim creates the pod's containers with libcontainer in its
-// own process, so it is their parent: it owns their stdio and writes their
-// CRI logs, reaps them and records their exit before reporting it. berthd
+// own log. The shim creates the pod's containers with an OCI runtime binary
+// with runc's command line: berth-runtime (libcontainer) by default, or the
+// one a runtime handler names (runc, crun). The binary exits after each
+// command and the shim, a child subreaper, becomes the parent of the
+// containers' processes: it owns their stdio and writes their CRI logs,
+// reaps them and records their exit before reporting it
+// (runtime_external.go). The shim never runs libcontainer itself, so that
+// a process that lives as long as its pod holds none of its memory. berthd
 // talks to it over <dir>/shim.sock and may restart, or be killed, at any
 // time without disturbing the containers.
 //
@@ -11,13 +16,6 @@
 // the pod's containers. The shim exits on the Shutdown call (only when no
 // container is left) or on SIGKILL; after SIGKILL its containers run on,
 // unmonitored, and berthd reports them from their last records.
-//
-// The same binary is libcontainer's "init": every container process starts
-// as "berth-shim init", which joins the namespaces (nsenter, C code that runs
-// before the Go runtime) and sets the container up. With --runtime, an
-// external OCI runtime binary (runc, crun) creates the pod's containers
-// instead; the shim still owns their stdio and, as a child subreaper, reaps
-// their init (runtime_external.go).
 package main
 
 import (
@@ -32,28 +30,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
-
-	// Runs before the Go runtime in "init" to join the container's
-	// namespaces.
-	_ "github.com/opencontainers/runc/libcontainer/nsenter"
-	// Registers the device cgroup rule writer; without it libcontainer
-	// refuses every container ("cgroup manager is not configured to set
-	// device rules").
-	_ "github.com/opencontainers/cgroups/devices"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
 )
-
-func init() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		// libcontainer re-executes this binary as a container's init; this
-		// does not return.
-		libcontainer.Init()
-	}
-}
 
 func main() {
 	pod := flag.String("pod", "", "ID of the pod this shim serves")
@@ -61,8 +41,9 @@ func main() {
 	logPath := flag.String("log", "", "file the shim's own messages are appended to (default: stderr)")
 	cgroup := flag.String("cgroup", "", "absolute cgroup path the shim moves itself into on every hierarchy")
 	readyFD := flag.Int("ready-fd", -1, "descriptor to write one byte to, then close, once the socket accepts calls")
-	runtimePath := flag.String("runtime", "", "absolute path of an OCI runtime binary with runc's command line (runc, crun) to run the pod's containers with; empty: libcontainer in this process")
+	runtimePath := flag.String("runtime", "", "absolute path of an OCI runtime binary with runc's command line (runc, crun) to run the pod's containers with; empty: the built-in runtime")
 	runtimeRoot := flag.String("runtime-root", "", "the runtime binary's state directory (its --root); empty: DIR/"+api.RuntimeRootDir)
+	builtin := flag.String("builtin-runtime", "", "absolute path of the built-in runtime, "+builtinRuntime+" (libcontainer; its state in DIR/"+api.LibcontainerDir+"); empty: beside this binary")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "berth-shim: unexpected arguments %q\n", flag.Args())
@@ -74,7 +55,7 @@ func main() {
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("berth-shim[%d] pod %s: ", os.Getpid(), *pod))
-	if err := run(*pod, *dir, *cgroup, *readyFD, *runtimePath, *runtimeRoot); err != nil {
+	if err := run(*pod, *dir, *cgroup, *readyFD, runtimeOpts{*runtimePath, *runtimeRoot, *builtin}); err != nil {
 		log.Printf("fatal: %v", err)
 		os.Exit(1)
 	}
@@ -110,7 +91,7 @@ func setupStdio(logPath string) error {
 	return nil
 }
 
-func run(pod, dir, cgroupPath string, readyFD int, runtimePath, runtimeRoot string) error {
+func run(pod, dir, cgroupPath string, readyFD int, ro runtimeOpts) error {
 	if pod == "" {
 		return errors.New("--pod is required")
 	}
@@ -120,11 +101,9 @@ func run(pod, dir, cgroupPath string, readyFD int, runtimePath, runtimeRoot stri
 	if cgroupPath != "" && !filepath.IsAbs(cgroupPath) {
 		return fmt.Errorf("--cgroup %q is not an absolute path", cgroupPath)
 	}
-	if runtimePath != "" && !filepath.IsAbs(runtimePath) {
-		return fmt.Errorf("--runtime %q is not an absolute path", runtimePath)
-	}
-	if runtimeRoot != "" && (runtimePath == "" || !filepath.IsAbs(runtimeRoot)) {
-		return fmt.Errorf("--runtime-root %q needs --runtime and an absolute path", runtimeRoot)
+	rt, err := ro.runtime(dir)
+	if err != nil {
+		return err
 	}
 	if err := os.Chdir("/"); err != nil {
 		return err
@@ -141,13 +120,14 @@ func run(pod, dir, cgroupPath string, readyFD int, runtimePath, runtimeRoot stri
 
 	// Leave berthd's cgroups before anything else, so that no container
 	// process is ever forked from there.
-	var cg cgroups.Manager
+	var cg *ownCgroup
 	if cgroupPath != "" {
-		m, err := joinCgroup(cgroupPath)
-		if err != nil {
+		if cg, err = joinCgroup(cgroupPath); err != nil {
+			if cg != nil {
+				cg.leave()
+			}
 			return err
 		}
-		cg = m
 	}
 
 	r, err := newReaper()
@@ -185,15 +165,8 @@ func run(pod, dir, cgroupPath string, readyFD int, runtimePath, runtimeRoot stri
 		return err
 	}
 
-	var rt ociRuntime = &lcRuntime{root: filepath.Join(dir, api.LibcontainerDir), reaper: r}
-	if runtimePath != "" {
-		if runtimeRoot == "" {
-			runtimeRoot = filepath.Join(dir, api.RuntimeRootDir)
-		}
-		rt = &extRuntime{path: runtimePath, root: runtimeRoot, ownRoot: runtimeRoot == filepath.Join(dir, api.RuntimeRootDir),
-			dir: dir, reaper: r}
-		log.Printf("containers run with %s (state in %s)", runtimePath, runtimeRoot)
-	}
+	rt.reaper = r
+	log.Printf("containers run with %s (state in %s)", rt.path, rt.root)
 	s := newServer(pod, dir, r, rt)
 	done := make(chan struct{})
 	var once sync.Once
@@ -224,9 +197,48 @@ func run(pod, dir, cgroupPath string, readyFD int, runtimePath, runtimeRoot stri
 	s.rt.close()
 	os.Remove(filepath.Join(dir, api.ContainersDir))
 	if cg != nil {
-		if err := leaveCgroup(cg, cgroupPath); err != nil {
+		if err := cg.leave(); err != nil {
 			log.Printf("remove own cgroup %s: %v", cgroupPath, err)
 		}
 	}
 	return nil
+}
+
+// builtinRuntime is the runtime binary of the built-in handler, installed
+// beside the shim.
+const builtinRuntime = "berth-runtime"
+
+// runtimeOpts are the flags that choose the pod's runtime binary.
+type runtimeOpts struct {
+	path, root string // --runtime, --runtime-root
+	builtin    string // --builtin-runtime
+}
+
+// runtime checks the flags and fills in the defaults: the built-in runtime
+// beside this binary with its state in DIR/libcontainer, or the named
+// binary with its state in DIR/runtime unless a root is given.
+func (o runtimeOpts) runtime(dir string) (*extRuntime, error) {
+	switch {
+	case o.path != "" && !filepath.IsAbs(o.path):
+		return nil, fmt.Errorf("--runtime %q is not an absolute path", o.path)
+	case o.root != "" && (o.path == "" || !filepath.IsAbs(o.root)):
+		return nil, fmt.Errorf("--runtime-root %q needs --runtime and an absolute path", o.root)
+	case o.builtin != "" && (o.path != "" || !filepath.IsAbs(o.builtin)):
+		return nil, fmt.Errorf("--builtin-runtime %q is not an absolute path or comes with --runtime", o.builtin)
+	}
+	if o.path != "" {
+		rt := &extRuntime{path: o.path, root: o.root, dir: dir}
+		if rt.root == "" {
+			rt.root, rt.ownRoot = filepath.Join(dir, api.RuntimeRootDir), true
+		}
+		return rt, nil
+	}
+	if o.builtin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.builtin = filepath.Join(filepath.Dir(self), builtinRuntime)
+	}
+	return &extRuntime{path: o.builtin, root: filepath.Join(dir, api.LibcontainerDir), ownRoot: true, dir: dir, fifoStart: true}, nil
 }

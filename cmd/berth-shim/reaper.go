@@ -18,9 +18,9 @@ import (
 // namespace, an exec'd command's orphans outside a PID namespace) become its
 // children, and it must reap them or they stay zombies.
 //
-// It cannot simply wait(-1): libcontainer and the shim itself wait for their
-// own children by PID (runc init's stages, containers' init, exec'd
-// processes), and a wait(-1) would steal those exit statuses. So the reaper
+// It cannot simply wait(-1): the shim waits for its own children by PID
+// (runtime commands, containers' init, exec'd processes), and a wait(-1)
+// would steal those exit statuses. So the reaper
 // only reaps zombie children that nobody claims: one seen as a zombie in two
 // sweeps orphanGrace apart, and not a process the shim tracks. Every owned
 // child is waited for within microseconds of its exit, so a zombie that

@@ -7,13 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The shim drives its containers through a runtime: libcontainer in its own
-// process (runtime_libcontainer.go, the default) or an external OCI runtime
-// binary with runc's command line (runtime_external.go), chosen per pod by
-// the --runtime flag. Either way the shim is the parent (or, as a child
-// subreaper, the adoptive parent) of every container's init and exec'd
-// process: it reaps them itself and so learns their exit status, and it owns
-// their stdio.
+// The shim drives its containers through an OCI runtime binary with runc's
+// command line (runtime_external.go): berth-runtime, libcontainer in a
+// process of its own, by default, or the binary the --runtime flag names.
+// The shim is, as a child subreaper, the adoptive parent of every
+// container's init and exec'd process: it reaps them itself and so learns
+// their exit status, and it owns their stdio.
 
 // ociRuntime creates containers.
 type ociRuntime interface {
@@ -21,7 +20,7 @@ type ociRuntime interface {
 	// io as its init's stdio; the init then waits for start. With io.tty
 	// the pty master the runtime made is returned instead. On error nothing
 	// of the container is left.
-	create(id, bundle string, spec *specs.Spec, io procIO) (ctrHandle, *os.File, error)
+	create(id, bundle string, spec *ctrSpec, io procIO) (ctrHandle, *os.File, error)
 	// close removes what the runtime keeps for the pod, once no container
 	// is left.
 	close()
@@ -53,12 +52,11 @@ type ctrHandle interface {
 	// cgroupPaths are the container's cgroup directories by controller
 	// ("" for the unified hierarchy), for the OOM count and memory usage.
 	cgroupPaths() map[string]string
-	// exec starts p in the running container; with io.tty the pty master
-	// is returned.
-	exec(p *specs.Process, io procIO) (execProc, *os.File, error)
-	// update gives the container the cgroup resources r; spec is the
-	// container's spec as created (r not yet in it).
-	update(spec *specs.Spec, r *specs.LinuxResources) error
+	// exec starts process (an OCI process, JSON) in the running
+	// container; with io.tty the pty master is returned.
+	exec(process []byte, io procIO) (execProc, *os.File, error)
+	// update gives the container the cgroup resources r.
+	update(r *specs.LinuxResources) error
 	// destroy removes the exited container: its cgroups and the runtime's
 	// state.
 	destroy() error

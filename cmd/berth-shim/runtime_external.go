@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -44,6 +41,9 @@ type extRuntime struct {
 	ownRoot bool   // root is the shim's own (removed when empty at exit)
 	dir     string // the shim's directory: per-container files go in its containers/<id>
 	reaper  *reaper
+	// fifoStart: the binary is berth-runtime, whose containers the shim
+	// starts itself (startByFifo).
+	fifoStart bool
 }
 
 func (r *extRuntime) close() {
@@ -63,7 +63,7 @@ type extContainer struct {
 	reaped  atomic.Bool // init was waited for: its PID may be another process's now
 }
 
-func (r *extRuntime) create(id, bundle string, spec *specs.Spec, pio procIO) (_ ctrHandle, _ *os.File, retErr error) {
+func (r *extRuntime) create(id, bundle string, spec *ctrSpec, pio procIO) (_ ctrHandle, _ *os.File, retErr error) {
 	files := filepath.Join(r.dir, api.ContainersDir, id)
 	if err := os.MkdirAll(files, 0o700); err != nil {
 		return nil, nil, err
@@ -160,7 +160,14 @@ func (h *extContainer) run(args []string, pio *procIO) error {
 	if fi, err := os.Stat(h.args.log); err == nil {
 		logStart = fi.Size()
 	}
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		// The command runs for a while (a create tens of milliseconds):
+		// waited for through the poller, the shim's one thread stays
+		// free and no other is made for the wait.
+		awaitExit(cmd.Process.Pid)
+		err = cmd.Wait()
+	}
 	if err == nil {
 		return nil
 	}
@@ -201,6 +208,7 @@ func readPidFile(file string) (int, error) {
 // child (a runtime that did not leave it to its subreaper) is watched
 // until it is gone, its exit status unknown.
 func waitPid(pid int) (int32, string, error) {
+	awaitExit(pid)
 	for {
 		var ws unix.WaitStatus
 		_, err := unix.Wait4(pid, &ws, 0, nil)
@@ -220,6 +228,29 @@ func waitPid(pid int) (int32, string, error) {
 	}
 }
 
+// awaitExit waits until pid has exited, through a pidfd polled by the Go
+// runtime's poller: a wait4 blocking for a container's whole life would
+// keep an OS thread (and its stacks) per container. It returns early,
+// leaving the wait to wait4, when the pidfd cannot be had.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		// Readable once the process exited; false waits for that.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 0)
+		return err != nil && err != unix.EINTR || n > 0
+	})
+}
+
 // alive tells whether pid is a process that has not exited.
 func alive(pid int) bool {
 	st, _, ok := procStat(pid)
@@ -229,6 +260,12 @@ func alive(pid int) bool {
 func (h *extContainer) pid() int { return h.initPid }
 
 func (h *extContainer) start() error {
+	if h.rt.fifoStart {
+		if err := startByFifo(filepath.Join(h.rt.root, h.id), h.initPid); err != nil {
+			return fmt.Errorf("start container %s: %w", h.id, err)
+		}
+		return nil
+	}
 	if err := h.run(h.args.start(h.id), nil); err != nil {
 		return fmt.Errorf("start container %s: %w", h.id, err)
 	}
@@ -260,7 +297,7 @@ func (h *extContainer) signal(sig unix.Signal, all bool) error {
 func (h *extContainer) processes() ([]int, error) {
 	for _, c := range []string{"pids", "memory", "cpu", ""} {
 		if p := h.paths[c]; p != "" {
-			return cgroups.GetAllPids(p)
+			return cgroupProcs(p)
 		}
 	}
 	return nil, fmt.Errorf("container %s: no cgroup known", h.id)
@@ -282,20 +319,17 @@ func (e *extExec) wait() (int32, string, error) {
 	return code, msg, err
 }
 
-func (h *extContainer) exec(p *specs.Process, pio procIO) (execProc, *os.File, error) {
+func (h *extContainer) exec(process []byte, pio procIO) (execProc, *os.File, error) {
 	tag := randomTag()
 	procFile := filepath.Join(h.files, "exec-"+tag+".json")
 	pidFile := filepath.Join(h.files, "exec-"+tag+".pid")
 	defer os.Remove(procFile)
 	defer os.Remove(pidFile)
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := os.WriteFile(procFile, b, 0o600); err != nil {
+	if err := os.WriteFile(procFile, process, 0o600); err != nil {
 		return nil, nil, err
 	}
 	var cs *consoleSocket
+	var err error
 	if pio.tty {
 		if cs, err = newConsoleSocket(); err != nil {
 			return nil, nil, err
@@ -323,7 +357,7 @@ func (h *extContainer) exec(p *specs.Process, pio procIO) (execProc, *os.File, e
 	return e, master, nil
 }
 
-func (h *extContainer) update(_ *specs.Spec, r *specs.LinuxResources) error {
+func (h *extContainer) update(r *specs.LinuxResources) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return api.Errorf(api.ErrInvalid, "resources: "+err.Error())
@@ -357,55 +391,4 @@ func randomTag() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// consoleSocket is where the runtime sends the pty master it made
-// (--console-socket): a listening unix socket in a fresh directory under
-// the temporary directory, whose path stays short enough for an address.
-type consoleSocket struct {
-	dir string
-	l   *net.UnixListener
-}
-
-func newConsoleSocket() (*consoleSocket, error) {
-	dir, err := os.MkdirTemp("", "berth-pty-")
-	if err != nil {
-		return nil, err
-	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "pty.sock"), Net: "unix"})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return &consoleSocket{dir: dir, l: l}, nil
-}
-
-// path is the socket's path, "" for none.
-func (c *consoleSocket) path() string {
-	if c == nil {
-		return ""
-	}
-	return filepath.Join(c.dir, "pty.sock")
-}
-
-// receive takes the pty master from the runtime's connection, which waits
-// in the listen queue once the runtime's command returned.
-func (c *consoleSocket) receive() (*os.File, error) {
-	c.l.SetDeadline(time.Now().Add(consoleTimeout))
-	conn, err := c.l.AcceptUnix()
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	f, err := conn.File()
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return utils.RecvFile(f)
-}
-
-func (c *consoleSocket) close() {
-	c.l.Close()
-	os.RemoveAll(c.dir)
 }

@@ -206,7 +206,12 @@ func (c *container) execSession(sess *session, req *api.SessionRequest) {
 			*want.flag = true
 		}
 	}
-	p, master, err := c.h.exec(c.execProcess(req.Cmd, req.Env, req.Tty, req.Width, req.Height), pio)
+	var p execProc
+	var master *os.File
+	proc, err := c.execProcess(req.Cmd, req.Env, req.Tty, req.Width, req.Height)
+	if err == nil {
+		p, master, err = c.h.exec(proc, pio)
+	}
 	// The process has its ends now (or failed); the shim keeps none.
 	for _, f := range child {
 		f.Close()

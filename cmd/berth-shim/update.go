@@ -7,9 +7,8 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
-	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -17,8 +16,7 @@ import (
 )
 
 // Update gives a created or running container new cgroup resources
-// through the pod's runtime (libcontainer's Set, or the runtime binary's
-// update command), which writes them to the container's cgroups and its
+// through the pod's runtime binary's update command, which writes them to the container's cgroups and its
 // own record; the bundle's config.json gets them too, so that it keeps
 // describing the container.
 func (s *server) Update(req *api.UpdateRequest) (*api.Empty, error) {
@@ -53,8 +51,12 @@ func (c *container) update(r *specs.LinuxResources) error {
 		return api.Errorf(api.ErrNotRunning, fmt.Sprintf("container %s has exited", c.id))
 	default:
 	}
-	r = keepUnchangeable(c.spec.Linux.Resources, r)
-	if err := c.h.update(c.spec, r); err != nil {
+	old, err := c.spec.resources()
+	if err != nil {
+		return fmt.Errorf("container %s: resources as created: %w", c.id, err)
+	}
+	r = keepUnchangeable(old, r)
+	if err := c.h.update(r); err != nil {
 		if errors.Is(err, api.ErrNotRunning) || errors.Is(err, api.ErrInvalid) {
 			return err
 		}
@@ -69,12 +71,14 @@ func (c *container) update(r *specs.LinuxResources) error {
 		}
 		// A value the kernel does not take (EINVAL; ERANGE for cpus the
 		// host lacks) is the request's fault.
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+		if refusedValue(err) {
 			return api.Errorf(api.ErrInvalid, fmt.Sprintf("resources: the kernel refused a value for container %s: %v", c.id, err))
 		}
 		return fmt.Errorf("update container %s: %w", c.id, err)
 	}
-	c.spec.Linux.Resources = r
+	if b, err := json.Marshal(r); err == nil {
+		c.spec.Linux.Resources = b
+	}
 	if c.bundle != "" {
 		if err := writeBundleResources(c.bundle, r); err != nil {
 			// The cgroups and the runtime's record are right; only the
@@ -83,6 +87,17 @@ func (c *container) update(r *specs.LinuxResources) error {
 		}
 	}
 	return nil
+}
+
+// refusedValue tells whether err says the kernel refused a value (EINVAL;
+// ERANGE for cpus the host lacks). The runtime binary reports errors as
+// text, which ends with the errno's message, as Go's and runc's do.
+func refusedValue(err error) bool {
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+		return true
+	}
+	msg := err.Error()
+	return strings.HasSuffix(msg, unix.EINVAL.Error()) || strings.HasSuffix(msg, unix.ERANGE.Error())
 }
 
 // keepUnchangeable returns r with what CRI cannot change taken from old:
@@ -108,37 +123,6 @@ func keepUnchangeable(old, r *specs.LinuxResources) *specs.LinuxResources {
 		out.Rdma = old.Rdma
 	}
 	return &out
-}
-
-// updatedConfig returns the container's libcontainer config with the cgroup
-// resources converted from r, as at create (specconv), but the device rules
-// it has now: an update never touches devices (runc's update skips them
-// too).
-func updatedConfig(cfg configs.Config, id string, spec *specs.Spec, r *specs.LinuxResources) (configs.Config, error) {
-	s := *spec
-	linux := *spec.Linux
-	linux.Resources = r
-	s.Linux = &linux
-	cg, err := specconv.CreateCgroupConfig(&specconv.CreateOpts{
-		CgroupName:       id,
-		UseSystemdCgroup: systemdCgroupPath(linux.CgroupsPath),
-		Spec:             &s,
-	}, nil)
-	if err != nil {
-		return cfg, err
-	}
-	if cfg.Cgroups == nil || cfg.Cgroups.Resources == nil {
-		return cfg, errors.New("the container has no cgroup configuration")
-	}
-	// Copies: the config libcontainer holds shares these pointers and must
-	// stay as it is if Set fails.
-	cgroup := *cfg.Cgroups
-	res := *cg.Resources
-	res.Devices = cfg.Cgroups.Resources.Devices
-	res.SkipDevices = true
-	cgroup.Resources = &res
-	cfg.Cgroups = &cgroup
-	return cfg, nil
 }
 
 // memoryUsage reads the memory a container's cgroup is charged for now.

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/moby/sys/capability"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/oci/shim/api"
 )
@@ -19,7 +18,7 @@ import (
 // later with messages that do not point at the cause ("operation not
 // permitted" from capset, "can't get final child's PID from pipe: EOF" for
 // a refused oom_score_adj).
-func checkPrivileges(p *specs.Process) error {
+func checkPrivileges(p *ctrProcess) error {
 	held, err := ownCapabilities()
 	if err != nil {
 		return nil // cannot tell; let libcontainer decide

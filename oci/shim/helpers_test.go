@@ -26,7 +26,8 @@ import (
 )
 
 // These tests run real containers: root, cgo, libseccomp and a static
-// busybox are needed. TestMain builds berth-shim the way the Makefile does.
+// busybox are needed. TestMain builds berth-shim and, beside it, its
+// runtime berth-runtime the way the Makefile does.
 
 var (
 	shimBin string
@@ -63,12 +64,17 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	shimBin = filepath.Join(tmp, "berth-shim")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(gobin, "build", "-tags", "seccomp netgo osusergo", "-ldflags", "-s -w", "-o", shimBin, "./cmd/berth-shim")
-	build.Dir = filepath.Join("..", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build berth-shim: %v\n%s", err, out)
-		return 1
+	for _, b := range []struct{ pkg, out, tags, cgo string }{
+		{"./cmd/berth-shim", shimBin, "netgo osusergo", "0"},
+		{"./cmd/berth-runtime", filepath.Join(tmp, "berth-runtime"), "seccomp netgo osusergo", "1"},
+	} {
+		build := exec.Command(gobin, "build", "-tags", b.tags, "-ldflags", "-s -w", "-o", b.out, b.pkg)
+		build.Dir = filepath.Join("..", "..")
+		build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
+			return 1
+		}
 	}
 	// Shims whose launcher died are reparented here, the way they would be
 	// to berthd's supervisor, so that the tests can reap them.

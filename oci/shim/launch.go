@@ -39,11 +39,15 @@ type LaunchOptions struct {
 	LogPath string
 	// Runtime is the absolute path of an OCI runtime binary with runc's
 	// command line (runc, crun) that the shim drives for all of the pod's
-	// containers. Empty means libcontainer inside the shim.
+	// containers. Empty means the built-in runtime, BuiltinRuntime.
 	Runtime string
 	// RuntimeRoot is that binary's state directory (its --root); empty
 	// means Dir/runtime. Only with Runtime.
 	RuntimeRoot string
+	// BuiltinRuntime is the absolute path of berth-runtime (libcontainer),
+	// the runtime without Runtime; empty means berth-runtime beside the
+	// shim's binary. Its state is in Dir/libcontainer.
+	BuiltinRuntime string
 }
 
 // DefaultLaunchTimeout bounds Launch when its context has no deadline.
@@ -72,6 +76,9 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 	}
 	if o.Runtime != "" && !filepath.IsAbs(o.Runtime) {
 		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("runtime: %q is not an absolute path", o.Runtime))
+	}
+	if o.BuiltinRuntime != "" && (o.Runtime != "" || !filepath.IsAbs(o.BuiltinRuntime)) {
+		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("builtin_runtime: %q is not an absolute path or comes with a runtime", o.BuiltinRuntime))
 	}
 	if o.RuntimeRoot != "" && (o.Runtime == "" || !filepath.IsAbs(o.RuntimeRoot)) {
 		return nil, 0, errorf(ErrInvalid, fmt.Sprintf("runtime_root: %q needs a runtime and an absolute path", o.RuntimeRoot))
@@ -188,6 +195,9 @@ func Launch(ctx context.Context, o LaunchOptions) (*Client, int, error) {
 // shimArgs is the shim's command line (after the binary).
 func shimArgs(o LaunchOptions) []string {
 	args := []string{"--pod", o.PodID, "--dir", o.Dir, "--log", o.LogPath, "--cgroup", o.CgroupPath, "--ready-fd", "3"}
+	if o.BuiltinRuntime != "" {
+		args = append(args, "--builtin-runtime", o.BuiltinRuntime)
+	}
 	if o.Runtime != "" {
 		args = append(args, "--runtime", o.Runtime)
 		if o.RuntimeRoot != "" {

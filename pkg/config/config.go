@@ -33,6 +33,7 @@ type Config struct {
 // RuntimeConfig configures pods, containers and their monitors.
 type RuntimeConfig struct {
 	ShimPath        string `toml:"shim_path" comment:"The per-pod monitor binary; empty means berth-shim beside berthd."`
+	RuntimePath     string `toml:"runtime_path" comment:"The OCI runtime binary of the built-in runtime handler (libcontainer), which each pod's monitor runs for every change to a container; empty means berth-runtime beside berthd."`
 	DaemonCgroup    string `toml:"daemon_cgroup" comment:"Absolute cgroup berthd moves itself into at start, unless systemd started it (it then stays in its unit); empty leaves it where it was started."`
 	ShimGOMAXPROCS  int    `toml:"shim_gomaxprocs" comment:"Go runtime threads running at once in each pod's monitor; one suffices for a process that mostly waits, and saves memory per pod."`
 	ShimCgroup      string `toml:"shim_cgroup" comment:"Absolute cgroup under which each pod's monitor gets its own cgroup, apart from berthd so that stopping berthd stops no container."`
@@ -43,7 +44,7 @@ type RuntimeConfig struct {
 
 	// Handlers are the runtime handlers (Kubernetes RuntimeClass) besides
 	// the built-in one, by name.
-	Handlers map[string]RuntimeHandler `toml:"handlers" comment:"Runtime handlers (a RuntimeClass's handler) besides the built-in one (\"\" and \"berth\": libcontainer inside each pod's monitor), keyed by name.\nEach names an OCI runtime binary with runc's command line (runc, crun) that the monitor of a pod asking for it drives for all of the pod's containers.\nExample:\n  [runtime.handlers.runc]\n  path = \"/usr/sbin/runc\"\n  [runtime.handlers.crun]\n  path = \"/usr/bin/crun\"\n  root = \"/run/berth/crun\""`
+	Handlers map[string]RuntimeHandler `toml:"handlers" comment:"Runtime handlers (a RuntimeClass's handler) besides the built-in one (\"\" and \"berth\": berth-runtime, on libcontainer), keyed by name.\nEach names an OCI runtime binary with runc's command line (runc, crun) that the monitor of a pod asking for it drives for all of the pod's containers.\nExample:\n  [runtime.handlers.runc]\n  path = \"/usr/sbin/runc\"\n  [runtime.handlers.crun]\n  path = \"/usr/bin/crun\"\n  root = \"/run/berth/crun\""`
 }
 
 // RuntimeHandler is an external OCI runtime binary.

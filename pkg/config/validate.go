@@ -44,6 +44,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s: %q must be a clean absolute cgroup path other than /", key, p)
 		}
 	}
+	if p := c.Runtime.RuntimePath; p != "" && !filepath.IsAbs(p) {
+		return fmt.Errorf("config: runtime.runtime_path: %q must be an absolute path or empty", p)
+	}
 	if p := c.Runtime.ShimPath; p != "" && !filepath.IsAbs(p) {
 		return fmt.Errorf("config: runtime.shim_path: %q must be an absolute path or empty", p)
 	}

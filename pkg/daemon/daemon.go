@@ -100,7 +100,11 @@ func Run(cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("reading the node: %w", err)
 	}
-	shimPath, err := findShim(cfg.Runtime.ShimPath)
+	shimPath, err := findBinary(cfg.Runtime.ShimPath, "berth-shim", "runtime.shim_path")
+	if err != nil {
+		return err
+	}
+	runtimePath, err := findBinary(cfg.Runtime.RuntimePath, "berth-runtime", "runtime.runtime_path")
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func Run(cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath, Metrics: mtr}, log)
+	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath, RuntimePath: runtimePath, Metrics: mtr}, log)
 	defer cri.Close()
 	cri.Recover(context.Background())
 	if err := cri.StartStreaming(); err != nil {
@@ -225,18 +229,19 @@ func reload(log *logrus.Entry, opts Options, imgs *images.Service, netw *network
 	log.Infof("SIGHUP: reloaded log_level=%s, registries=[%s], auth_file=%s", next.LogLevel, strings.Join(hosts, " "), next.Image.AuthFile)
 }
 
-// findShim locates berth-shim: the configured path, else beside berthd.
-func findShim(configured string) (string, error) {
+// findBinary locates one of berth's binaries: the path configured under
+// key, else name beside berthd.
+func findBinary(configured, name, key string) (string, error) {
 	p := configured
 	if p == "" {
 		self, err := os.Executable()
 		if err != nil {
 			return "", err
 		}
-		p = filepath.Join(filepath.Dir(self), "berth-shim")
+		p = filepath.Join(filepath.Dir(self), name)
 	}
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("runtime.shim_path: %w", err)
+		return "", fmt.Errorf("%s: %w", key, err)
 	}
 	return p, nil
 }

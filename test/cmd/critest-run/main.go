@@ -52,7 +52,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.critest, "critest", "build/critest/critest", "the critest `binary` (hack/build-critest.sh)")
-	flag.StringVar(&o.berthd, "berthd", "bin/berthd", "the berthd `binary` under test; berth-shim is expected beside it")
+	flag.StringVar(&o.berthd, "berthd", "bin/berthd", "the berthd `binary` under test; berth-shim and berth-runtime are expected beside it")
 	flag.StringVar(&o.busybox, "busybox", "build/critest/busybox", "static busybox `binary` for the images (hack/build-busybox.sh)")
 	flag.StringVar(&o.webServer, "webserver", "build/critest/webserver", "static test/cmd/critest-webserver `binary`")
 	flag.StringVar(&o.nnp, "nnp", "build/critest/nnp", "static test/cmd/critest-nnp `binary`")
