@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -626,6 +627,16 @@ func (r *podRuntime) removeShimCgroups() error {
 		if t, err := inspectCgroup(p); err == nil && t.Hierarchies > 0 {
 			fmt.Fprintf(os.Stderr, "bench: cleanup: removing %s (%d processes)\n", p, len(t.Procs))
 			if err := cgroups.Remove(p, true); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// berthd's parents of those, once empty: berthd makes them again when
+	// it needs them, and a berthd serving the node keeps its monitors in
+	// them, so they are not empty then.
+	for _, p := range []string{berthShimCgroup, path.Dir(berthShimCgroup)} {
+		if t, err := inspectCgroup(p); err == nil && t.Hierarchies > 0 && len(t.Children) == 0 && len(t.Procs) == 0 {
+			if err := cgroups.Remove(p, false); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -12,6 +12,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/cgroups"
+	"github.com/berth-runtime/berth/test/testnet"
 )
 
 func TestSecondDaemonOnSameRootRefused(t *testing.T) {
@@ -279,6 +282,19 @@ func TestDefaultConfigStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// berthd moves itself into daemon_cgroup: a cgroup of the test's, which
+	// goes with it, instead of the node's /berth/daemon.
+	const shippedCgroup = "daemon_cgroup = '/berth/daemon'"
+	if !strings.Contains(string(shipped), shippedCgroup) {
+		t.Fatalf("contrib/berth.toml has no line %s", shippedCgroup)
+	}
+	cg := "/berth-e2e-" + testnet.RandHex(3)
+	shipped = []byte(strings.Replace(string(shipped), shippedCgroup, "daemon_cgroup = '"+cg+"/daemon'", 1))
+	d.afterStop = append(d.afterStop, func() {
+		if err := cgroups.Remove(cg, true); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	if err := os.WriteFile(d.config, shipped, 0o644); err != nil {
 		t.Fatal(err)
 	}

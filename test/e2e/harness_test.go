@@ -114,6 +114,11 @@ func (d *daemon) writeConfig(top, image, extra string) {
 	if confDir == "" {
 		confDir = filepath.Join(d.dir, "cni")
 	}
+	if !strings.Contains(extra, "[runtime]") {
+		// A daemon that runs no pods stays in the test's cgroup: its
+		// default, /berth/daemon, would outlive the test.
+		extra = "[runtime]\ndaemon_cgroup = \"\"\n" + extra
+	}
 	cfg := fmt.Sprintf("log_level = \"debug\"\n%s\n[image]\nauth_file = %q\n%s\n[network]\nconf_dir = %q\n%s",
 		top, filepath.Join(d.dir, "auth.json"), image, confDir, extra)
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
