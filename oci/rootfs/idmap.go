@@ -29,16 +29,10 @@ func LowersDir(target string) string {
 // MountIDMapped mounts the root like Mount, for a container in the user
 // namespace pinned at usernsPath whose root is host rootUID:rootGID. On
 // error nothing stays mounted; the caller removes the directories.
-func MountIDMapped(lowers []string, l Layout, mountLabel, usernsPath string, rootUID, rootGID int) (err error) {
+func MountIDMapped(lowers []string, l Layout, mountLabel, usernsPath string, rootUID, rootGID int) error {
 	if len(lowers) == 0 {
 		return errors.New("rootfs: an image with no layers has no root")
 	}
-	userns, err := unix.Open(usernsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("rootfs: open user namespace: %w", err)
-	}
-	defer unix.Close(userns)
-
 	for _, d := range []string{l.Upper, l.Work} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -47,53 +41,51 @@ func MountIDMapped(lowers []string, l Layout, mountLabel, usernsPath string, roo
 			return fmt.Errorf("rootfs: %w", err)
 		}
 	}
-	dir := LowersDir(l.Target)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	// Whatever happens, the idmapped mounts go: overlayfs holds its own.
-	defer func() {
-		if uerr := UnmountLowers(l.Target); uerr != nil {
-			err = errors.Join(err, uerr)
-			if mounted(l.Target) {
-				_ = Unmount(l.Target)
-			}
-		}
-	}()
-	mapped := make([]string, len(lowers))
-	for i, low := range lowers {
-		mapped[i] = filepath.Join(dir, strconv.Itoa(i))
-		if err := os.Mkdir(mapped[i], 0o700); err != nil {
-			return err
-		}
-		if err := idmapMount(low, mapped[i], userns); err != nil {
-			return err
-		}
-	}
-	return Mount(mapped, l, mountLabel)
+	return withUserNS(usernsPath, func(userns int) error {
+		return overIDMappedLayers(lowers, l.Target, userns, func(mapped []string) error {
+			return Mount(mapped, l, mountLabel)
+		})
+	})
 }
 
 // MountReadOnlyIDMapped is MountReadOnly for a container in the user
 // namespace pinned at usernsPath: the image's files show as owned by that
 // namespace's IDs. overlayfs itself cannot be idmapped, so one layer is an
-// idmapped read-only bind and several are stacked over idmapped layers
-// attached for the moment in target's LowersDir. On error nothing stays
-// mounted.
-func MountReadOnlyIDMapped(lowers []string, target, usernsPath string) (err error) {
+// idmapped read-only bind and several are stacked over idmapped layers.
+// On error nothing stays mounted.
+func MountReadOnlyIDMapped(lowers []string, target, usernsPath string) error {
 	if len(lowers) == 0 {
 		return errors.New("rootfs: an image with no layers has nothing to mount")
 	}
-	userns, err := unix.Open(usernsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return err
+	}
+	return withUserNS(usernsPath, func(userns int) error {
+		if len(lowers) == 1 {
+			return idmapMountAttr(lowers[0], target, userns, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV)
+		}
+		return overIDMappedLayers(lowers, target, userns, func(mapped []string) error {
+			return MountReadOnly(mapped, target)
+		})
+	})
+}
+
+// withUserNS runs fn with a descriptor of the user namespace pinned at
+// path.
+func withUserNS(path string, fn func(userns int) error) error {
+	userns, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("rootfs: open user namespace: %w", err)
 	}
 	defer unix.Close(userns)
-	if err := os.MkdirAll(target, 0o700); err != nil {
-		return err
-	}
-	if len(lowers) == 1 {
-		return idmapMountAttr(lowers[0], target, userns, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV)
-	}
+	return fn(userns)
+}
+
+// overIDMappedLayers attaches each layer idmapped through userns in
+// target's LowersDir, lets stack mount target over them, and detaches them
+// again whatever happens: overlayfs holds its own clones. If they cannot
+// be detached, target is unmounted too.
+func overIDMappedLayers(lowers []string, target string, userns int, stack func(mapped []string) error) (err error) {
 	dir := LowersDir(target)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -116,7 +108,7 @@ func MountReadOnlyIDMapped(lowers []string, target, usernsPath string) (err erro
 			return err
 		}
 	}
-	return MountReadOnly(mapped, target)
+	return stack(mapped)
 }
 
 // idmapMount attaches a clone of the mount at src, idmapped through the
