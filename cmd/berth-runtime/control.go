@@ -20,17 +20,23 @@ func load(g globalOpts, id string) (*libcontainer.Container, error) {
 	return libcontainer.Load(g.root, id)
 }
 
+// loadStatus loads a container and tells its state.
+func loadStatus(g globalOpts, id string) (*libcontainer.Container, libcontainer.Status, error) {
+	c, err := load(g, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := c.Status()
+	return c, st, err
+}
+
 // start lets a created container's init exec the user process: "start ID".
 func start(g globalOpts, args []string) error {
 	pos, err := parseCmd(flag.NewFlagSet("start", flag.ContinueOnError), args, 1, 1)
 	if err != nil {
 		return err
 	}
-	c, err := load(g, pos[0])
-	if err != nil {
-		return err
-	}
-	st, err := c.Status()
+	c, st, err := loadStatus(g, pos[0])
 	if err != nil {
 		return err
 	}
@@ -98,11 +104,7 @@ func remove(g globalOpts, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := load(g, pos[0])
-	if err != nil {
-		return err
-	}
-	st, err := c.Status()
+	c, st, err := loadStatus(g, pos[0])
 	if err != nil {
 		return err
 	}
