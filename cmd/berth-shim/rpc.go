@@ -13,30 +13,8 @@ import (
 	"github.com/berth-runtime/berth/oci/shim/api"
 )
 
-// A small server for the net/rpc wire protocol with the gob codec, which is
-// what berthd's client (net/rpc) speaks. net/rpc itself would link net/http
-// and html/template into the shim (+2 MB of binary and init-time heap in
-// every shim) for its debug pages; the protocol is small enough to serve
-// directly: per call, the client sends a header and the argument, the server
-// answers a header and the reply (an empty value when the header carries an
-// error). Calls on one connection run concurrently and are answered in any
-// order, matched by Seq.
-
-// rpcRequest and rpcResponse match net/rpc's Request and Response field by
-// field; gob matches structs by field names, not type names.
-type rpcRequest struct {
-	ServiceMethod string
-	Seq           uint64
-}
-
-type rpcResponse struct {
-	ServiceMethod string
-	Seq           uint64
-	Error         string
-}
-
-// rpcInvalid is the body sent with an error, as net/rpc does.
-type rpcInvalid struct{}
+// A small server for the control socket's protocol (api.RPCRequest): the
+// net/rpc wire protocol with the gob codec, which berthd's client speaks.
 
 // handler decodes the argument of one call and returns the function that
 // serves it.
@@ -100,14 +78,14 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 	w := bufio.NewWriter(conn)
 	enc := gob.NewEncoder(w)
 	var wmu sync.Mutex
-	reply := func(req rpcRequest, body any, err error) {
-		resp := rpcResponse{ServiceMethod: req.ServiceMethod, Seq: req.Seq}
+	reply := func(req api.RPCRequest, body any, err error) {
+		resp := api.RPCResponse{ServiceMethod: req.ServiceMethod, Seq: req.Seq}
 		if err != nil {
 			resp.Error = err.Error()
 			if resp.Error == "" {
 				resp.Error = "error"
 			}
-			body = rpcInvalid{}
+			body = api.RPCInvalid{}
 		}
 		wmu.Lock()
 		defer wmu.Unlock()
@@ -124,7 +102,7 @@ func (s *rpcServer) serveConn(conn net.Conn) {
 		}
 	}
 	for {
-		var req rpcRequest
+		var req api.RPCRequest
 		if err := dec.Decode(&req); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Printf("rpc: read request: %v", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/rpc"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,7 +27,7 @@ type Client struct {
 	sock string
 
 	mu  sync.Mutex
-	rc  *rpc.Client
+	rc  *rpcConn
 	pid int
 	pod string
 }
@@ -81,7 +80,7 @@ func (c *Client) Close() error {
 	return err
 }
 
-func (c *Client) conn() (*rpc.Client, error) {
+func (c *Client) conn() (*rpcConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rc != nil {
@@ -96,12 +95,12 @@ func (c *Client) conn() (*rpc.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrShimGone, err)
 	}
-	c.rc = rpc.NewClient(conn)
+	c.rc = newRPCConn(conn)
 	return c.rc, nil
 }
 
 // drop forgets a broken connection so that the next call dials again.
-func (c *Client) drop(rc *rpc.Client) {
+func (c *Client) drop(rc *rpcConn) {
 	c.mu.Lock()
 	if c.rc == rc {
 		c.rc = nil
@@ -123,30 +122,29 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	if err != nil {
 		return err
 	}
-	call := rc.Go(method, args, reply, make(chan *rpc.Call, 1))
 	select {
-	case <-call.Done:
+	case err = <-rc.start(method, args, reply):
 	case <-ctx.Done():
 		return fmt.Errorf("shim: %s: %w", method, ctx.Err())
 	}
-	if call.Error == nil {
+	if err == nil {
 		return nil
 	}
-	var se rpc.ServerError
-	if errors.As(call.Error, &se) {
+	var se serverError
+	if errors.As(err, &se) {
 		return parseError(string(se))
 	}
-	if gone(call.Error) {
+	if gone(err) {
 		c.drop(rc)
-		return fmt.Errorf("%w: %s: %v", ErrShimGone, method, call.Error)
+		return fmt.Errorf("%w: %s: %v", ErrShimGone, method, err)
 	}
-	return fmt.Errorf("shim: %s: %w", method, call.Error)
+	return fmt.Errorf("shim: %s: %w", method, err)
 }
 
 // gone tells whether err means the connection to the shim is lost.
 func gone(err error) bool {
 	var ne *net.OpError
-	return errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.EOF) ||
+	return errors.Is(err, errConnClosed) || errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, os.ErrNotExist) || errors.As(err, &ne)

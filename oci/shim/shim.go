@@ -3,16 +3,17 @@
 // calls, and ReadState (a container's last recorded state, readable without
 // the shim).
 //
-// A shim creates the pod's containers through libcontainer in-process, so it
-// is their parent: it owns their stdio, writes their CRI logs, reaps them and
-// records their exits. berthd can then be restarted or killed at any time
-// without touching running containers; it reconnects with Connect.
+// A shim is the parent of the pod's containers (berth-runtime, or a
+// configured runtime binary, creates them for it): it owns their stdio,
+// writes their CRI logs, reaps them and records their exits. berthd can then
+// be restarted or killed at any time without touching running containers;
+// it reconnects with Connect.
 //
-// The protocol is net/rpc with the gob codec over a unix socket
-// (<dir>/shim.sock); the types live in oci/shim/api and are re-exported
-// here. The shim serves the protocol with a small compatible server of its
-// own and imports only oci/shim/api, which keeps net/rpc's net/http and
-// html/template out of every shim process.
+// The protocol is net/rpc's wire protocol with the gob codec over a unix
+// socket (<dir>/shim.sock), framed as oci/shim/api.RPCRequest says; the
+// types live in oci/shim/api and are re-exported here. Both ends speak it
+// with small implementations of their own (rpc_conn.go here), which keeps
+// net/rpc, and the html/template it links, out of berthd and every shim.
 package shim
 
 import (
