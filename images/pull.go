@@ -63,6 +63,8 @@ func (s *Service) Pull(ctx context.Context, imageName string, auth *Auth) (*Imag
 
 func (s *Service) pull(ctx context.Context, ref Ref, auth *Auth) (_ *Image, err error) {
 	defer s.observePull(time.Now(), &err)
+	s.pulling.Add(1)
+	defer s.pullDone()
 	s.cfgMu.RLock()
 	hosts := hostsFor(ref.Domain(), s.regs)
 	authFile, timeout, jobs := s.auth, s.timeout.D(), s.jobs

@@ -51,6 +51,7 @@ type Service struct {
 
 	pulledBytes  atomic.Int64
 	pullObserver pullObserver // metrics; set once before serving
+	pulling      atomic.Int32 // pulls in progress (pull_trim.go)
 }
 
 // New opens the image store under root and loads its records.
