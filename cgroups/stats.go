@@ -42,14 +42,14 @@ type Stats struct {
 	// MemoryCache is page cache, MemoryRSS anonymous memory and swap
 	// cache, MemoryMappedFile the mapped part of the cache, in bytes.
 	MemoryCache, MemoryRSS, MemoryMappedFile uint64
-	MemorySwap      uint64 // swap in use, in bytes
-	MemoryKernel    uint64 // kernel memory charged to the cgroup, in bytes
-	MemoryMaxUsage  uint64 // the peak of MemoryUsage (v1; v2 kernels with memory.peak)
-	MemoryFailcnt   uint64 // times the limit was hit (v1), or "max" events (v2)
-	PgFault         uint64 // page faults of the cgroup's own tasks (v1) or all (v2)
-	PgMajFault      uint64
-	TotalPgFault    uint64 // page faults of the whole hierarchy below it
-	TotalPgMajFault uint64
+	MemorySwap                               uint64 // swap in use, in bytes
+	MemoryKernel                             uint64 // kernel memory charged to the cgroup, in bytes
+	MemoryMaxUsage                           uint64 // the peak of MemoryUsage (v1; v2 kernels with memory.peak)
+	MemoryFailcnt                            uint64 // times the limit was hit (v1), or "max" events (v2)
+	PgFault                                  uint64 // page faults of the cgroup's own tasks (v1) or all (v2)
+	PgMajFault                               uint64
+	TotalPgFault                             uint64 // page faults of the whole hierarchy below it
+	TotalPgMajFault                          uint64
 	// PidsLimit is pids.max; 0 means none.
 	PidsLimit uint64
 }
