@@ -164,22 +164,73 @@ func parseSmapsRollup(s string) (procMem, error) {
 	return m, nil
 }
 
-// memAvailable is MemAvailable of /proc/meminfo, in bytes.
-func memAvailable() (int64, error) {
+// meminfo holds the fields of /proc/meminfo, in bytes.
+type meminfo map[string]int64
+
+// pcpFree is the key readMeminfo adds for the free pages held in per-CPU
+// lists, which MemFree does not count (/proc/zoneinfo has them).
+const pcpFree = "PcpFree"
+
+// readMeminfo reads /proc/meminfo, and the per-CPU free pages from
+// /proc/zoneinfo.
+func readMeminfo() (meminfo, error) {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return parseMemAvailable(string(b))
+	m, err := parseMeminfo(string(b))
+	if err != nil {
+		return nil, err
+	}
+	z, err := os.ReadFile("/proc/zoneinfo")
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePcpCount(string(z))
+	if err != nil {
+		return nil, err
+	}
+	m[pcpFree] = pages * int64(os.Getpagesize())
+	return m, nil
 }
 
-func parseMemAvailable(s string) (int64, error) {
+// parsePcpCount adds up the "count:" lines of /proc/zoneinfo: the pages on
+// each CPU's free lists, of every zone.
+func parsePcpCount(s string) (int64, error) {
+	var n int64
 	for _, line := range strings.Split(s, "\n") {
-		if key, val, ok := strings.Cut(line, ":"); ok && key == "MemAvailable" {
-			return kB(val)
+		f := strings.Fields(line)
+		if len(f) != 2 || f[0] != "count:" {
+			continue
 		}
+		c, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("zoneinfo: malformed count %q", line)
+		}
+		n += c
 	}
-	return 0, errors.New("meminfo: no MemAvailable")
+	return n, nil
+}
+
+// parseMeminfo parses the "Key:   123 kB" lines; fields without a unit
+// (the HugePages_ counts) are left out. MemAvailable must be there.
+func parseMeminfo(s string) (meminfo, error) {
+	m := meminfo{}
+	for _, line := range strings.Split(s, "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasSuffix(val, " kB") {
+			continue
+		}
+		n, err := kB(val)
+		if err != nil {
+			return nil, fmt.Errorf("meminfo %s: %w", key, err)
+		}
+		m[key] = n
+	}
+	if _, ok := m["MemAvailable"]; !ok {
+		return nil, errors.New("meminfo: no MemAvailable")
+	}
+	return m, nil
 }
 
 // kB parses " 1234 kB" into bytes.

@@ -39,6 +39,8 @@ type burstSummary struct {
 	PausePSS                int64
 	PauseProcs              int
 	MemPerPod               int64
+	MemFreePerPod           int64   // the drop of MemFree, per pod
+	MemParts                []int64 // per pod, as memPartsPerPod, each the median over the rounds
 	Removal                 time.Duration
 }
 
@@ -56,7 +58,8 @@ func summarizeBursts(bs []burstResult) burstSummary {
 		return s
 	}
 	var walls, perPod, removal []time.Duration
-	var rss, shimRSS, shimPSS, pause, mem []int64
+	var rss, shimRSS, shimPSS, pause, mem, free []int64
+	parts := make([][]int64, len(memParts)+1)
 	s.Shims = bs[0].Shims
 	for _, b := range bs {
 		walls = append(walls, b.Wall)
@@ -67,6 +70,10 @@ func summarizeBursts(bs []burstResult) burstSummary {
 		shimPSS = append(shimPSS, b.Shim.PSS)
 		pause = append(pause, b.Sandbox.PSS)
 		mem = append(mem, b.memPerPod())
+		free = append(free, b.dropPerPod("MemFree"))
+		for i, v := range b.memPartsPerPod() {
+			parts[i] = append(parts[i], v)
+		}
 		s.Shims = min(s.Shims, b.Shims)
 		s.PauseProcs = max(s.PauseProcs, b.SandboxProcs)
 	}
@@ -74,7 +81,10 @@ func summarizeBursts(bs []burstResult) burstSummary {
 	s.Wall, s.PerPodMedian, s.PerPodMax = summarize(walls).Median, pp.Median, pp.Max
 	s.Removal = summarize(removal).Median
 	s.DaemonRSS, s.ShimRSS, s.ShimPSS = medianInt(rss), medianInt(shimRSS), medianInt(shimPSS)
-	s.PausePSS, s.MemPerPod = medianInt(pause), medianInt(mem)
+	s.PausePSS, s.MemPerPod, s.MemFreePerPod = medianInt(pause), medianInt(mem), medianInt(free)
+	for _, p := range parts {
+		s.MemParts = append(s.MemParts, medianInt(p))
+	}
 	return s
 }
 
@@ -241,6 +251,7 @@ func (r podReport) markdown() string {
 			mib(bu.MemPerPod), bu.Removal.Milliseconds())
 	}
 	w("\n")
+	writeMemParts(w, r.Results, sums)
 	if o.rounds > 1 {
 		w("Every round (all running in ms; MemAvailable drop per pod in MiB):\n\n| round |")
 		for _, res := range r.Results {
@@ -360,4 +371,25 @@ func parseRPCDurations(r io.Reader) (map[string][]time.Duration, error) {
 		out[mm[1]] = append(out[mm[1]], d)
 	}
 	return out, sc.Err()
+}
+
+// writeMemParts writes where each runtime's memory per pod went, by the
+// counters of /proc/meminfo.
+func writeMemParts(w func(string, ...any), results []*podResult, sums []burstSummary) {
+	w("Where the memory of a pod went, from the growth of the counters of `/proc/meminfo` over the same interval (MiB per pod, each the median over the rounds). " +
+		"*free, in per-CPU lists* is free memory all the same (from `/proc/zoneinfo`): the kernel moves pages between those lists and MemFree as CPUs allocate and free, and MemAvailable does not count them either, which is most of the noise of the MemAvailable drop. " +
+		"*rest* is MemFree's drop that no counter here shows: vmalloc areas other than kernel stacks, and pages the kernel took for itself directly.\n\n")
+	w("| runtime | MemAvailable drop | MemFree drop |")
+	for _, p := range memParts {
+		w(" %s |", p.name)
+	}
+	w(" rest |\n| --- | ---: | ---: |%s\n", strings.Repeat(" ---: |", len(memParts)+1))
+	for i, res := range results {
+		w("| %s | %.2f | %.2f |", res.Name, mib(sums[i].MemPerPod), mib(sums[i].MemFreePerPod))
+		for _, v := range sums[i].MemParts {
+			w(" %.2f |", mib(v))
+		}
+		w("\n")
+	}
+	w("\n")
 }

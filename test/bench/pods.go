@@ -397,18 +397,61 @@ type burstResult struct {
 	// counts them.
 	Sandbox         procMem
 	SandboxProcs    int
-	MemAvailBefore  int64
-	MemAvailAfter   int64
+	MemBefore       meminfo       // just before the first call
+	MemAfter        meminfo       // with the pods running
 	Removal         time.Duration // removing all of them, for information
 	RemovalFailures int
 }
 
 // memPerPod is the drop of MemAvailable per pod.
-func (b burstResult) memPerPod() int64 {
+func (b burstResult) memPerPod() int64 { return b.dropPerPod("MemAvailable") }
+
+// dropPerPod is how much a /proc/meminfo field fell per pod (a counter
+// that grew gives a negative drop; see memParts for those that grow).
+func (b burstResult) dropPerPod(field string) int64 {
 	if b.Pods == 0 {
 		return 0
 	}
-	return (b.MemAvailBefore - b.MemAvailAfter) / int64(b.Pods)
+	return (b.MemBefore[field] - b.MemAfter[field]) / int64(b.Pods)
+}
+
+// memPart is one use of memory that /proc/meminfo counts, by its fields.
+type memPart struct {
+	name   string
+	fields []string
+}
+
+// memParts split the drop of MemFree into what took it. Cached includes
+// Shmem. Free pages that moved to the per-CPU lists left MemFree without
+// being used: they are free still, but MemAvailable misses them too, and
+// the kernel keeps up to tens of MiB there, so they swing the drop by
+// about a MiB per pod from one round to the next. Whatever none of these
+// counts is the rest: pages the kernel took directly, and vmalloc areas
+// (VmallocUsed also counts the kernel stacks, so it is not a part here).
+var memParts = []memPart{
+	{"anonymous", []string{"AnonPages"}},
+	{"slab", []string{"Slab"}},
+	{"kernel stacks", []string{"KernelStack"}},
+	{"page tables", []string{"PageTables"}},
+	{"per-CPU data", []string{"Percpu"}},
+	{"page cache", []string{"Cached", "Buffers"}},
+	{"free, in per-CPU lists", []string{pcpFree}},
+}
+
+// memPartsPerPod is the growth of each part per pod, and last the rest of
+// MemFree's drop.
+func (b burstResult) memPartsPerPod() []int64 {
+	out := make([]int64, 0, len(memParts)+1)
+	rest := b.dropPerPod("MemFree")
+	for _, p := range memParts {
+		var grew int64
+		for _, f := range p.fields {
+			grew -= b.dropPerPod(f)
+		}
+		out = append(out, grew)
+		rest -= grew
+	}
+	return append(out, rest)
 }
 
 // burst starts n pods at once, one goroutine each, and measures the time
@@ -426,11 +469,11 @@ func (r *podRuntime) burst(ctx context.Context, o podOptions) (burstResult, erro
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	before, err := memAvailable()
+	before, err := readMeminfo()
 	if err != nil {
 		return res, err
 	}
-	res.MemAvailBefore = before
+	res.MemBefore = before
 	begin := make(chan struct{})
 	var t0 time.Time
 	var wg sync.WaitGroup
@@ -513,11 +556,11 @@ func firstError(errs []error) error {
 // measurePods reads the memory with the burst's pods running: MemAvailable,
 // the daemon's RSS, and RSS and PSS of every shim and pause process.
 func (r *podRuntime) measurePods(res *burstResult) error {
-	after, err := memAvailable()
+	after, err := readMeminfo()
 	if err != nil {
 		return err
 	}
-	res.MemAvailAfter = after
+	res.MemAfter = after
 	m, err := processMemory(r.pid())
 	if err != nil {
 		return fmt.Errorf("%s memory: %w", r.name, err)

@@ -73,13 +73,50 @@ Shared_Clean:       8000 kB
 	}
 }
 
-func TestParseMemAvailable(t *testing.T) {
-	n, err := parseMemAvailable("MemTotal:       24607036 kB\nMemFree:        20000000 kB\nMemAvailable:   22000000 kB\n")
-	if err != nil || n != 22000000<<10 {
-		t.Errorf("parseMemAvailable = %d, %v", n, err)
+func TestParsePcpCount(t *testing.T) {
+	zi := "Node 0, zone   Normal\n  pagesets\n    cpu: 0\n              count:    4380\n              high:     4960\n    cpu: 1\n              count: 20\n"
+	if n, err := parsePcpCount(zi); err != nil || n != 4400 {
+		t.Errorf("parsePcpCount = %d, %v; want 4400", n, err)
 	}
-	if _, err := parseMemAvailable("MemTotal: 1 kB\n"); err == nil {
+	if _, err := parsePcpCount("    count: x\n"); err == nil {
+		t.Error("malformed count accepted")
+	}
+}
+
+func TestParseMeminfo(t *testing.T) {
+	m, err := parseMeminfo("MemTotal:       24607036 kB\nMemFree:        20000000 kB\nMemAvailable:   22000000 kB\nHugePages_Total:       0\n")
+	if err != nil || m["MemAvailable"] != 22000000<<10 || m["MemFree"] != 20000000<<10 || len(m) != 3 {
+		t.Errorf("parseMeminfo = %v, %v", m, err)
+	}
+	if _, err := parseMeminfo("MemTotal: 1 kB\n"); err == nil {
 		t.Error("missing MemAvailable accepted")
+	}
+	if _, err := parseMeminfo("MemTotal: x kB\nMemAvailable: 1 kB\n"); err == nil {
+		t.Error("malformed value accepted")
+	}
+}
+
+// The parts of MemFree's drop and the rest add up to the whole drop.
+func TestMemPartsPerPod(t *testing.T) {
+	before := meminfo{"MemFree": 1000 << 20, "MemAvailable": 2000 << 20, "AnonPages": 100 << 20, "Slab": 50 << 20,
+		"Cached": 500 << 20, "Buffers": 10 << 20}
+	after := meminfo{"MemFree": 900 << 20, "MemAvailable": 1920 << 20, "AnonPages": 140 << 20, "Slab": 70 << 20,
+		"Cached": 510 << 20, "Buffers": 10 << 20}
+	b := burstResult{Pods: 10, MemBefore: before, MemAfter: after}
+	if got := b.memPerPod(); got != 8<<20 {
+		t.Errorf("memPerPod = %d, want 8 MiB", got)
+	}
+	parts := b.memPartsPerPod()
+	want := map[string]int64{"anonymous": 4 << 20, "slab": 2 << 20, "page cache": 1 << 20}
+	var sum int64
+	for i, p := range memParts {
+		if parts[i] != want[p.name] {
+			t.Errorf("%s = %d, want %d", p.name, parts[i], want[p.name])
+		}
+		sum += parts[i]
+	}
+	if rest := parts[len(parts)-1]; rest != 3<<20 || sum+rest != b.dropPerPod("MemFree") {
+		t.Errorf("rest = %d (parts %d), MemFree drop %d", rest, sum, b.dropPerPod("MemFree"))
 	}
 }
 
@@ -197,7 +234,9 @@ func testPodReport() podReport {
 	burst := func(wall, shimPSS, pausePSS, perPod int64, pause int) burstResult {
 		return burstResult{Pods: 50, Wall: time.Duration(wall) * time.Millisecond, PerPod: []time.Duration{time.Second, 2 * time.Second},
 			DaemonRSS: 30 << 20, Shims: 50, Shim: procMem{RSS: 10 << 20, PSS: shimPSS << 10}, Sandbox: procMem{PSS: pausePSS << 10},
-			SandboxProcs: pause, MemAvailBefore: 10 << 30, MemAvailAfter: 10<<30 - 50*perPod<<10}
+			SandboxProcs: pause,
+			MemBefore:    meminfo{"MemAvailable": 10 << 30, "MemFree": 9 << 30, "AnonPages": 1 << 30},
+			MemAfter:     meminfo{"MemAvailable": 10<<30 - 50*perPod<<10, "MemFree": 9<<30 - 50*perPod<<10, "AnonPages": 1<<30 + 50*perPod<<9}}
 	}
 	return podReport{
 		Machine:  machine{OS: "Debian", Kernel: "6.1.0", CPU: "Test CPU", CPUs: 2, LoadAvg: "0.05", MemoryBytes: 4 << 30},
@@ -227,6 +266,9 @@ func TestPodReport(t *testing.T) {
 		"| berthd | 3000 | 1500 / 2000 | 21.0 | 30.0 | 50 | 10.00 | 2.44 | - | 3.91 | 0 |",
 		"| 2 | 3500 | 2.93 | 9000 | 4.88 |",
 		"| containerd | 8000 | 1500 / 2000 | 42.0 | 30.0 | 50 | 10.00 | 2.73 | 0.06 (50) | 4.88 | 0 |",
+		"| runtime | MemAvailable drop | MemFree drop | anonymous | slab | kernel stacks | page tables | per-CPU data | page cache | free, in per-CPU lists | rest |",
+		"| berthd | 3.91 | 3.91 | 1.95 | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 | 1.95 |",
+		"| containerd | 4.88 | 4.88 | 2.44 | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 | 2.44 |",
 		"| pod to running container, median | 101.0 ms | 218.0 ms | 0.46 | ≤ 0.33 | **not met** |",
 		"| 50 pods at once, all running | 3000 ms | 8000 ms | 0.38 | ≤ 0.33 | **not met** |",
 		"| daemon RSS idle | 21.0 MiB | 42.0 MiB | 0.50 | ≤ 0.50 | **met** |",
