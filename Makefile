@@ -32,6 +32,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(BERTHD_TAGS)" -ldflags "$(LDFLAGS)" -o bin/berthd ./cmd/berthd
 	$(GO) build -trimpath -tags "$(SHIM_TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./cmd/berth-runtime
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "netgo osusergo" -ldflags "$(LDFLAGS)" -o bin/berth-shim ./cmd/berth-shim
+	$(CC) -static -Os -s -Wall -Wextra -Werror -o bin/berth-pidns-holder cmd/berth-pidns-holder/holder.c
 
 # crictl from cri-tools, through the Go module proxy.
 bin/crictl:
@@ -82,6 +83,7 @@ install: build
 	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 bin/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 	install -D -m 0755 bin/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	install -D -m 0755 bin/berth-pidns-holder $(DESTDIR)$(PREFIX)/bin/berth-pidns-holder
 	install -D -m 0644 contrib/berth.service $(DESTDIR)/etc/systemd/system/berth.service
 	install -D -m 0644 contrib/crictl.yaml $(DESTDIR)/etc/crictl.yaml
 	[ -e $(DESTDIR)/etc/berth/berth.toml ] || install -D -m 0644 contrib/berth.toml $(DESTDIR)/etc/berth/berth.toml

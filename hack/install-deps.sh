@@ -9,7 +9,7 @@ want=(
   containernetworking-plugins # CNI bridge, host-local, portmap, loopback
   iptables iproute2 nftables  # used by the CNI plugins and network tests
   runc                        # an external OCI runtime for the runtime handler tests
-  gcc make git ca-certificates
+  gcc libc6-dev make git ca-certificates # libc6-dev: cgo, and the static libc of berth-pidns-holder
 )
 if [ "${BERTH_BENCH:-}" = 1 ]; then
   want+=(containerd)          # the peer the benchmark compares against

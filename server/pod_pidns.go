@@ -12,10 +12,10 @@ import (
 )
 
 // startPIDHolder starts the process that holds a pod's shared PID
-// namespace (see cmd/berth-shim/pidns_holder.go), in the monitor's cgroup
-// so that it is accounted to the pod's overhead, not to berthd.
+// namespace (cmd/berth-pidns-holder), in the monitor's cgroup so that it
+// is accounted to the pod's overhead, not to berthd.
 func (s *Server) startPIDHolder(pod *store.Pod) (int, error) {
-	cmd := exec.Command(s.shimPath, "pidns-holder", pod.ID)
+	cmd := exec.Command(s.pidHolderPath, pod.ID)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWPID}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("pod PID namespace: %w", err)

@@ -55,7 +55,7 @@ func mappedRoot(u *runtimeapi.UserNamespace) (uid, gid int, err error) {
 
 // newPodUserNamespaces makes the pod's user namespace and, owned by it,
 // its namespaces of kinds, pinned under nsDir. The namespaces are made by
-// starting the monitor binary's PID namespace holder in all of them. When
+// starting the PID namespace holder (berth-pidns-holder) in all of them. When
 // the pod shares one PID namespace (PID mode POD), that holder stays as
 // its first process, so that the PID namespace too is owned by the user
 // namespace (the kernel lets only its owner mount /proc for it); holder is
@@ -71,14 +71,14 @@ func (s *Server) newPodUserNamespaces(pod *store.Pod, u *runtimeapi.UserNamespac
 	// The binary is run through an open descriptor: the holder runs as
 	// the namespace's root (below) and may not be able to search the
 	// directories on its path.
-	bin, err := os.Open(s.shimPath)
+	bin, err := os.Open(s.pidHolderPath)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pod user namespace: %w", err)
 	}
 	defer bin.Close()
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/3",
-		Args:       []string{s.shimPath, "pidns-holder", pod.ID},
+		Args:       []string{s.pidHolderPath, pod.ID},
 		ExtraFiles: []*os.File{bin},
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid: true,

@@ -33,7 +33,10 @@ type Deps struct {
 	ShimPath string
 	// RuntimePath is the built-in handler's runtime binary (berth-runtime).
 	RuntimePath string
-	Metrics     *metrics.Metrics // nil when metrics are off
+	// PIDHolderPath is the binary that holds a pod's shared PID namespace
+	// (berth-pidns-holder).
+	PIDHolderPath string
+	Metrics       *metrics.Metrics // nil when metrics are off
 }
 
 // Server implements the CRI services. RPCs not built yet are answered by
@@ -50,8 +53,9 @@ type Server struct {
 	shimPath string
 	// runtimePath is the binary the monitor of a pod of the built-in
 	// handler runs its containers with.
-	runtimePath string
-	log         *logrus.Entry
+	runtimePath   string
+	pidHolderPath string // see Deps
+	log           *logrus.Entry
 
 	podLocks keyedLocks
 	ctrLocks keyedLocks
@@ -76,17 +80,18 @@ type Server struct {
 // New creates the CRI server.
 func New(cfg config.Config, d Deps, log *logrus.Entry) *Server {
 	s := &Server{
-		cfg:         cfg,
-		images:      d.Images,
-		store:       d.Store,
-		net:         d.Network,
-		facts:       d.Facts,
-		shimPath:    d.ShimPath,
-		runtimePath: d.RuntimePath,
-		log:         log,
-		shims:       map[string]*shim.Client{},
-		holds:       map[string]func(){},
-		ports:       hostport.New(log),
+		cfg:           cfg,
+		images:        d.Images,
+		store:         d.Store,
+		net:           d.Network,
+		facts:         d.Facts,
+		shimPath:      d.ShimPath,
+		runtimePath:   d.RuntimePath,
+		pidHolderPath: d.PIDHolderPath,
+		log:           log,
+		shims:         map[string]*shim.Client{},
+		holds:         map[string]func(){},
+		ports:         hostport.New(log),
 	}
 	s.metrics = d.Metrics
 	s.stats = newStatsCollector(s)

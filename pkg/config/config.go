@@ -34,6 +34,7 @@ type Config struct {
 type RuntimeConfig struct {
 	ShimPath        string `toml:"shim_path" comment:"The per-pod monitor binary; empty means berth-shim beside berthd."`
 	RuntimePath     string `toml:"runtime_path" comment:"The OCI runtime binary of the built-in runtime handler (libcontainer), which each pod's monitor runs for every change to a container; empty means berth-runtime beside berthd."`
+	PIDHolderPath   string `toml:"pidns_holder_path" comment:"The process that holds the PID namespace of a pod whose containers share one; empty means berth-pidns-holder beside berthd."`
 	DaemonCgroup    string `toml:"daemon_cgroup" comment:"Absolute cgroup berthd moves itself into at start, unless systemd started it (it then stays in its unit); empty leaves it where it was started."`
 	ShimGOMAXPROCS  int    `toml:"shim_gomaxprocs" comment:"Go runtime threads running at once in each pod's monitor; one suffices for a process that mostly waits, and saves memory per pod."`
 	ShimCgroup      string `toml:"shim_cgroup" comment:"Absolute cgroup under which each pod's monitor gets its own cgroup, apart from berthd so that stopping berthd stops no container."`

@@ -47,6 +47,9 @@ func (c *Config) Validate() error {
 	if p := c.Runtime.RuntimePath; p != "" && !filepath.IsAbs(p) {
 		return fmt.Errorf("config: runtime.runtime_path: %q must be an absolute path or empty", p)
 	}
+	if p := c.Runtime.PIDHolderPath; p != "" && !filepath.IsAbs(p) {
+		return fmt.Errorf("config: runtime.pidns_holder_path: %q must be an absolute path or empty", p)
+	}
 	if p := c.Runtime.ShimPath; p != "" && !filepath.IsAbs(p) {
 		return fmt.Errorf("config: runtime.shim_path: %q must be an absolute path or empty", p)
 	}

@@ -108,11 +108,15 @@ func Run(cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	holderPath, err := findBinary(cfg.Runtime.PIDHolderPath, "berth-pidns-holder", "runtime.pidns_holder_path")
+	if err != nil {
+		return err
+	}
 	mtr, err := newMetrics(cfg, imgs)
 	if err != nil {
 		return err
 	}
-	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath, RuntimePath: runtimePath, Metrics: mtr}, log)
+	cri := server.New(cfg, server.Deps{Images: imgs, Store: pods, Network: netw, Facts: facts, ShimPath: shimPath, RuntimePath: runtimePath, PIDHolderPath: holderPath, Metrics: mtr}, log)
 	defer cri.Close()
 	cri.Recover(context.Background())
 	if err := cri.StartStreaming(); err != nil {
