@@ -111,6 +111,9 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"stream address without port", "[stream]\naddress = \"127.0.0.1\"", "stream.address"},
 		{"metrics address without port", "[metrics]\naddress = \"127.0.0.1\"", "metrics.address"},
 		{"metrics port zero", "[metrics]\naddress = \"127.0.0.1:0\"", "metrics.address"},
+		{"relative shim path", "[runtime]\nshim_path = \"bin/berth-shim\"", "runtime.shim_path"},
+		{"relative runtime path", "[runtime]\nruntime_path = \"berth-runtime\"", "runtime.runtime_path"},
+		{"relative holder path", "[runtime]\npidns_holder_path = \"holder\"", "runtime.pidns_holder_path"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
