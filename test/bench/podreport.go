@@ -40,6 +40,7 @@ type burstSummary struct {
 	PauseProcs              int
 	MemPerPod               int64
 	MemFreePerPod           int64   // the drop of MemFree, per pod
+	MemInUsePerPod          int64   // inUsePerPod
 	MemParts                []int64 // per pod, as memPartsPerPod, each the median over the rounds
 	Removal                 time.Duration
 }
@@ -58,7 +59,7 @@ func summarizeBursts(bs []burstResult) burstSummary {
 		return s
 	}
 	var walls, perPod, removal []time.Duration
-	var rss, shimRSS, shimPSS, pause, mem, free []int64
+	var rss, shimRSS, shimPSS, pause, mem, free, inUse []int64
 	parts := make([][]int64, len(memParts)+1)
 	s.Shims = bs[0].Shims
 	for _, b := range bs {
@@ -71,6 +72,7 @@ func summarizeBursts(bs []burstResult) burstSummary {
 		pause = append(pause, b.Sandbox.PSS)
 		mem = append(mem, b.memPerPod())
 		free = append(free, b.dropPerPod("MemFree"))
+		inUse = append(inUse, b.inUsePerPod())
 		for i, v := range b.memPartsPerPod() {
 			parts[i] = append(parts[i], v)
 		}
@@ -82,6 +84,7 @@ func summarizeBursts(bs []burstResult) burstSummary {
 	s.Removal = summarize(removal).Median
 	s.DaemonRSS, s.ShimRSS, s.ShimPSS = medianInt(rss), medianInt(shimRSS), medianInt(shimPSS)
 	s.PausePSS, s.MemPerPod, s.MemFreePerPod = medianInt(pause), medianInt(mem), medianInt(free)
+	s.MemInUsePerPod = medianInt(inUse)
 	for _, p := range parts {
 		s.MemParts = append(s.MemParts, medianInt(p))
 	}
@@ -287,6 +290,8 @@ func (r podReport) markdown() string {
 		fmt.Sprintf("%d ms", sc.Wall.Milliseconds()), ratio(sb.Wall, sc.Wall), targetBurst)
 	row("memory per pod: MemAvailable drop", fmt.Sprintf("%.2f MiB", mib(sb.MemPerPod)), fmt.Sprintf("%.2f MiB", mib(sc.MemPerPod)),
 		fratio(sb.MemPerPod, sc.MemPerPod), targetPodMem)
+	row("memory per pod: in use (MemFree drop less the free pages on per-CPU lists)", fmt.Sprintf("%.2f MiB", mib(sb.MemInUsePerPod)),
+		fmt.Sprintf("%.2f MiB", mib(sc.MemInUsePerPod)), fratio(sb.MemInUsePerPod, sc.MemInUsePerPod), targetPodMem)
 	row("memory per pod: shim PSS", fmt.Sprintf("%.2f MiB", mib(sb.ShimPSS)), fmt.Sprintf("%.2f MiB", mib(sc.ShimPSS)),
 		fratio(sb.ShimPSS, sc.ShimPSS), targetPodMem)
 	bdPod, cdPod := sb.ShimPSS+sb.PausePSS, sc.ShimPSS+sc.PausePSS

@@ -415,6 +415,10 @@ func (b burstResult) dropPerPod(field string) int64 {
 	return (b.MemBefore[field] - b.MemAfter[field]) / int64(b.Pods)
 }
 
+// inUsePerPod is the memory a pod took out of the free pages: the drop of
+// MemFree, less the free pages that only moved to the per-CPU lists.
+func (b burstResult) inUsePerPod() int64 { return b.dropPerPod("MemFree") + b.dropPerPod(pcpFree) }
+
 // memPart is one use of memory that /proc/meminfo counts, by its fields.
 type memPart struct {
 	name   string
