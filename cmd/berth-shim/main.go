@@ -151,7 +151,7 @@ func run(pod, dir, cgroupPath string, readyFD int, ro runtimeOpts) error {
 		return fmt.Errorf("another shim already answers on %s", sock)
 	}
 	os.Remove(sock)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	l, err := listenUnix(addr)
 	release()
 	if err != nil {
 		return err
