@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +121,17 @@ func TestPodMetricsRightAfterStart(t *testing.T) {
 		CpuPeriod: 100000, CpuQuota: 20000, CpuShares: 1024, MemoryLimitInBytes: 64 << 20,
 	}
 	ctr := p.runCtr(pod, podCfg, cfg)
+	// A start returns once the init has let go of its exec FIFO, which it
+	// does just before it execs the command (runc's start does the same):
+	// until then the init is a Go process with more than one thread. The
+	// figures below are those of the command.
+	pid := int(p.ctrInfo(ctr)["pid"].(float64))
+	if !waitUntil(5*time.Second, func() bool {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		return strings.TrimSpace(string(comm)) == "sleep"
+	}) {
+		t.Fatalf("container process %d never became sleep", pid)
+	}
 
 	resp, err := p.rt.ListPodSandboxMetrics(p.ctx(), &runtimeapi.ListPodSandboxMetricsRequest{})
 	if err != nil {
