@@ -17,9 +17,11 @@ deps:
 	@hack/install-deps.sh
 
 # berth-runtime runs libcontainer: cgo (nsenter) and the seccomp tag.
-# Linked dynamically, so its libc pages are shared with the rest of the
-# node. berth-shim, the per-pod monitor, links no libcontainer and no C:
-# static, pure Go.
+# It lives only for one command (and as the container's init until the
+# exec), twice per container created, so it is linked statically: no
+# loader work at each start, and no process of it stays to share libc
+# pages with. berth-shim, the per-pod monitor, links no libcontainer and
+# no C: static, pure Go.
 SHIM_TAGS := seccomp netgo osusergo
 
 # berthd needs no C either: static, pure Go, so no libc and loader pages
@@ -30,7 +32,7 @@ BERTHD_TAGS := netgo osusergo grpcnotrace
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(BERTHD_TAGS)" -ldflags "$(LDFLAGS)" -o bin/berthd ./cmd/berthd
-	$(GO) build -trimpath -tags "$(SHIM_TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./cmd/berth-runtime
+	$(GO) build -trimpath -tags "$(SHIM_TAGS)" -ldflags "$(LDFLAGS) -extldflags -static" -o bin/berth-runtime ./cmd/berth-runtime
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "netgo osusergo" -ldflags "$(LDFLAGS)" -o bin/berth-shim ./cmd/berth-shim
 	$(CC) -static -Os -s -Wall -Wextra -Werror -o bin/berth-pidns-holder cmd/berth-pidns-holder/holder.c
 

@@ -64,11 +64,11 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	shimBin = filepath.Join(tmp, "berth-shim")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	for _, b := range []struct{ pkg, out, tags, cgo string }{
-		{"./cmd/berth-shim", shimBin, "netgo osusergo", "0"},
-		{"./cmd/berth-runtime", filepath.Join(tmp, "berth-runtime"), "seccomp netgo osusergo", "1"},
+	for _, b := range []struct{ pkg, out, tags, cgo, ldflags string }{
+		{"./cmd/berth-shim", shimBin, "netgo osusergo", "0", "-s -w"},
+		{"./cmd/berth-runtime", filepath.Join(tmp, "berth-runtime"), "seccomp netgo osusergo", "1", "-s -w -extldflags -static"},
 	} {
-		build := exec.Command(gobin, "build", "-tags", b.tags, "-ldflags", "-s -w", "-o", b.out, b.pkg)
+		build := exec.Command(gobin, "build", "-tags", b.tags, "-ldflags", b.ldflags, "-o", b.out, b.pkg)
 		build.Dir = filepath.Join("..", "..")
 		build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
 		if out, err := build.CombinedOutput(); err != nil {
