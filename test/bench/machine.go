@@ -16,13 +16,14 @@ type machine struct {
 	CPUs            int
 	MemoryBytes     int64
 	Filesystem      string // of the temp dir both runtimes store images in
+	RunFilesystem   string // of /run, where berthd's state dir is (a node's is tmpfs)
 	// LoadAvg is the 1-minute load average before the first pull: other
 	// work on the machine shows in the spread of the runs.
 	LoadAvg string
 }
 
 func machineInfo() machine {
-	m := machine{CPUs: runtime.NumCPU(), OS: "unknown", Kernel: "unknown", CPU: "unknown", Filesystem: "unknown"}
+	m := machine{CPUs: runtime.NumCPU(), OS: "unknown", Kernel: "unknown", CPU: "unknown", Filesystem: "unknown", RunFilesystem: "unknown"}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:])
@@ -48,6 +49,9 @@ func machineInfo() machine {
 	var st unix.Statfs_t
 	if unix.Statfs(os.TempDir(), &st) == nil {
 		m.Filesystem = fsName(int64(st.Type))
+	}
+	if unix.Statfs("/run", &st) == nil {
+		m.RunFilesystem = fsName(int64(st.Type))
 	}
 	return m
 }

@@ -187,6 +187,7 @@ func (r podReport) markdown() string {
 	w("| machine | %s, kernel %s |\n", m.OS, m.Kernel)
 	w("| CPU | %s, %d CPUs; load average %s before the first pod |\n", m.CPU, m.CPUs, m.LoadAvg)
 	w("| memory | %s |\n", gib(m.MemoryBytes))
+	w("| state dirs | berthd's under /run: %s; containerd's under the temp dir: %s |\n", m.RunFilesystem, m.Filesystem)
 	w("| berthd | %s (per-pod monitor `berth-shim`) |\n", r.Versions["berthd"])
 	w("| containerd | %s, shim `containerd-shim-runc-v2`, %s |\n", r.Versions["containerd"], r.Versions["runc"])
 	w("| network | %s: `bridge` (no masquerade) with `host-local` on %s, `portmap` (no SNAT), `loopback` |\n", r.Versions["cni"], r.Subnet)

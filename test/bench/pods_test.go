@@ -243,7 +243,7 @@ func testPodReport() podReport {
 			MemAfter:     meminfo{"MemAvailable": 10<<30 - 50*perPod<<10, "MemFree": 9<<30 - 50*perPod<<10, "AnonPages": 1<<30 + 50*perPod<<9}}
 	}
 	return podReport{
-		Machine:  machine{OS: "Debian", Kernel: "6.1.0", CPU: "Test CPU", CPUs: 2, LoadAvg: "0.05", MemoryBytes: 4 << 30},
+		Machine:  machine{OS: "Debian", Kernel: "6.1.0", CPU: "Test CPU", CPUs: 2, LoadAvg: "0.05", MemoryBytes: 4 << 30, Filesystem: "ext4", RunFilesystem: "tmpfs"},
 		Date:     time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC),
 		Versions: map[string]string{"berthd": "berthd v1", "containerd": "containerd 1.6.20", "runc": "runc 1.1.5", "cni": "plugins 1.1.1"},
 		Options:  podOptions{lifecycles: 30, burst: 50, rounds: 3, seccomp: "unconfined"},
@@ -264,6 +264,7 @@ func TestPodReport(t *testing.T) {
 	md := testPodReport().markdown()
 	for _, want := range []string{
 		"## Pods",
+		"| state dirs | berthd's under /run: tmpfs; containerd's under the temp dir: ext4 |",
 		"| berthd | 61.0 / 62.0 | 36.0 / 37.0 | 4.0 / 5.0 | 101.0 / 104.0 | 61.0 |",
 		"| containerd | 126.0 / 127.0 | 15.0 / 16.0 | 77.0 / 78.0 | 218.0 / 221.0 | 61.0 |",
 		"| one pod at a time | 60.0 / 60.0 | - |",
