@@ -44,14 +44,15 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s: %q must be a clean absolute cgroup path other than /", key, p)
 		}
 	}
-	if p := c.Runtime.RuntimePath; p != "" && !filepath.IsAbs(p) {
-		return fmt.Errorf("config: runtime.runtime_path: %q must be an absolute path or empty", p)
-	}
-	if p := c.Runtime.PIDHolderPath; p != "" && !filepath.IsAbs(p) {
-		return fmt.Errorf("config: runtime.pidns_holder_path: %q must be an absolute path or empty", p)
-	}
-	if p := c.Runtime.ShimPath; p != "" && !filepath.IsAbs(p) {
-		return fmt.Errorf("config: runtime.shim_path: %q must be an absolute path or empty", p)
+	// Binaries berthd runs; empty means the one beside berthd.
+	for _, b := range []struct{ key, path string }{
+		{"runtime.shim_path", c.Runtime.ShimPath},
+		{"runtime.runtime_path", c.Runtime.RuntimePath},
+		{"runtime.pidns_holder_path", c.Runtime.PIDHolderPath},
+	} {
+		if b.path != "" && !filepath.IsAbs(b.path) {
+			return fmt.Errorf("config: %s: %q must be an absolute path or empty", b.key, b.path)
+		}
 	}
 	if err := checkHandlers(c.Runtime.Handlers); err != nil {
 		return err
