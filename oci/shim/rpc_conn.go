@@ -95,29 +95,31 @@ func (c *rpcConn) read() {
 		call := c.pending[resp.Seq]
 		delete(c.pending, resp.Seq)
 		c.mu.Unlock()
-		var err error
-		switch {
-		case call == nil || resp.Error != "":
-			// Unknown calls and error answers carry a body to skip.
-			if derr := dec.DecodeValue(reflect.Value{}); derr != nil { // the zero Value discards
-				c.fail(fmt.Errorf("%w: %w", errConnClosed, derr))
-				if call != nil {
-					call.done <- serverError(resp.Error)
-				}
-				return
-			}
+
+		// The body is the reply, or with an error (or for a call nobody
+		// waits for) a value to skip: the zero Value discards it.
+		var err, derr error
+		if resp.Error != "" {
 			err = serverError(resp.Error)
-		default:
-			if derr := dec.Decode(call.reply); derr != nil {
-				// The stream is out of step: nothing after this decodes.
-				err = fmt.Errorf("%w: decode reply to %s: %w", errConnClosed, resp.ServiceMethod, derr)
-				c.fail(err)
-				call.done <- err
-				return
+		}
+		if call == nil || err != nil {
+			derr = dec.DecodeValue(reflect.Value{})
+		} else {
+			derr = dec.Decode(call.reply)
+		}
+		if derr != nil {
+			// The stream is out of step: nothing after this decodes.
+			derr = fmt.Errorf("%w: decode reply to %s: %w", errConnClosed, resp.ServiceMethod, derr)
+			if err == nil {
+				err = derr
 			}
 		}
 		if call != nil {
 			call.done <- err
+		}
+		if derr != nil {
+			c.fail(derr)
+			return
 		}
 	}
 }

@@ -114,3 +114,20 @@ func TestRPCConnFailsPendingCallsWhenTheShimGoes(t *testing.T) {
 		t.Fatalf("later call: %v", err)
 	}
 }
+
+// A reply that does not decode fails its call and ends the connection:
+// the stream is out of step after it.
+func TestRPCConnReplyThatDoesNotDecode(t *testing.T) {
+	f, c := newRPCPeer(t)
+	var r ContainerState
+	done := make(chan (<-chan error), 1)
+	go func() { done <- c.start(api.MethodState, &IDRequest{ID: "x"}, &r) }()
+	req, _ := f.next(t)
+	f.answer(t, req, "not a container state", "")
+	if err := wait(t, <-done); !errors.Is(err, errConnClosed) || !gone(err) {
+		t.Fatalf("call: %v, want the connection's end", err)
+	}
+	if err := wait(t, c.start(api.MethodState, &IDRequest{ID: "y"}, &r)); !errors.Is(err, errConnClosed) {
+		t.Fatalf("later call: %v", err)
+	}
+}
